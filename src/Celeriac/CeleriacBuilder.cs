@@ -1,0 +1,52 @@
+using Celeriac.Memory;
+using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Celeriac;
+
+/// <summary>Configures Celeriac: the transport, tasks and options. Returned by <c>AddCeleriac</c>.</summary>
+public sealed class CeleriacBuilder
+{
+    internal CeleriacBuilder(IServiceCollection services, TaskRegistry registry)
+    {
+        Services = services;
+        Registry = registry;
+    }
+
+    /// <summary>The service collection, for transport extensions.</summary>
+    public IServiceCollection Services { get; }
+
+    internal TaskRegistry Registry { get; }
+
+    /// <summary>Registers a task. See <see cref="TaskHostExtensions.MapTask"/> for how parameters bind.</summary>
+    public TaskBuilder MapTask(string name, Delegate handler) => new(Registry.Add(name, handler));
+
+    /// <summary>Changes shared options.</summary>
+    public CeleriacBuilder Configure(Action<CeleriacOptions> configure)
+    {
+        Services.Configure(configure);
+        return this;
+    }
+
+    /// <summary>Changes worker options.</summary>
+    public CeleriacBuilder ConfigureWorker(Action<WorkerOptions> configure)
+    {
+        Services.Configure(configure);
+        return this;
+    }
+
+    /// <summary>
+    /// Uses an in-process transport and result store: fast, not durable, not shared with other processes.
+    /// For tests and single-process tools.
+    /// </summary>
+    public CeleriacBuilder UseInMemory()
+    {
+        Services.RemoveAll<ITaskTransport>();
+        Services.RemoveAll<IResultStore>();
+        Services.AddSingleton<InMemoryTransport>();
+        Services.AddSingleton<ITaskTransport>(sp => sp.GetRequiredService<InMemoryTransport>());
+        Services.AddSingleton<IResultStore, InMemoryResultStore>();
+        return this;
+    }
+}

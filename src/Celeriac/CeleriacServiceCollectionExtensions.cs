@@ -1,0 +1,67 @@
+using Celeriac.Transport;
+using Celeriac.Worker;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac;
+
+/// <summary>Adds Celeriac to a service collection.</summary>
+public static class CeleriacServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the task client, the worker (a hosted service) and the task registry, and lets <paramref name="configure"/>
+    /// pick a transport (<c>UseSqlite</c>, <c>UseInMemory</c>, …) and register tasks. Calling it again adds to the same setup.
+    /// </summary>
+    public static CeleriacBuilder AddCeleriac(this IServiceCollection services, Action<CeleriacBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var registry = services.FirstOrDefault(d => d.ServiceType == typeof(TaskRegistry))?.ImplementationInstance as TaskRegistry;
+        if (registry is null)
+        {
+            registry = new TaskRegistry();
+            services.AddSingleton(registry);
+        }
+
+        services.AddOptions<CeleriacOptions>().BindConfiguration("Celeriac").Validate(o => o.MaxMessageBytes > 0 && o.WarnMessageBytes > 0 && !string.IsNullOrWhiteSpace(o.DefaultQueue), "Celeriac options: sizes must be positive and DefaultQueue set.").ValidateOnStart();
+        services.AddOptions<WorkerOptions>().BindConfiguration("Celeriac:Worker").Validate(o => o.Concurrency > 0 && o.Prefetch >= 0 && o.Queues.Count > 0 && o.LeaseDuration > TimeSpan.Zero, "Worker options: Concurrency > 0, Prefetch >= 0, at least one queue, a positive lease.").ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<CeleriacRuntime>();
+        services.TryAddSingleton<TaskClient>();
+        services.TryAddSingleton<ITaskClient>(sp => sp.GetRequiredService<TaskClient>());
+        services.TryAddSingleton<TaskWorker>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskWorkerHost>());
+
+        var builder = new CeleriacBuilder(services, registry);
+        configure?.Invoke(builder);
+        return builder;
+    }
+}
+
+/// <summary>Registers tasks on a built host (a <c>WebApplication</c> or a generic host).</summary>
+public static class TaskHostExtensions
+{
+    /// <summary>
+    /// Registers <paramref name="handler"/> as the task <paramref name="name"/>. Parameters bind from, in order: a
+    /// <see cref="CancellationToken"/> (fires at the soft time limit and on shutdown), a <see cref="TaskContext"/>,
+    /// services from the container (a new scope per run), keyword arguments by name, positional arguments in order,
+    /// and default values. The return value (also of a <c>Task&lt;T&gt;</c>) becomes the result.
+    /// </summary>
+    public static TaskBuilder MapTask(this IHost host, string name, Delegate handler)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var registry = host.Services.GetService<TaskRegistry>()
+            ?? throw new InvalidOperationException("Call services.AddCeleriac(...) before MapTask.");
+        return new TaskBuilder(registry.Add(name, handler));
+    }
+}
+
+/// <summary>What this process runs: set by the command line before the host starts.</summary>
+internal sealed class CeleriacRuntime(IOptions<WorkerOptions> worker)
+{
+    /// <summary>Whether the worker hosted service consumes queues in this process.</summary>
+    public bool RunWorker { get; set; } = true;
+
+    public WorkerOptions Worker { get; } = worker.Value;
+}

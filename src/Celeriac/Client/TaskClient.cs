@@ -1,0 +1,105 @@
+using System.Text;
+using System.Text.Json;
+using Celeriac.Messaging;
+using Celeriac.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac;
+
+/// <summary>Builds envelopes, checks their size and hands them to the transport.</summary>
+internal sealed partial class TaskClient(
+    ITaskTransport transport,
+    IResultStore results,
+    TaskRegistry registry,
+    IOptions<CeleriacOptions> options,
+    TimeProvider time,
+    ILogger<TaskClient> logger) : ITaskClient
+{
+    private static readonly string Origin = $"{Environment.ProcessId}@{Environment.MachineName}";
+    private readonly CeleriacOptions _options = options.Value;
+
+    public ValueTask<TaskHandle> SendAsync(string task, object? args = null, Action<SendOptions>? configure = null, CancellationToken cancellationToken = default)
+    {
+        var sendOptions = new SendOptions();
+        configure?.Invoke(sendOptions);
+        return SendAsync(new TaskSignature(task, args, sendOptions), cancellationToken);
+    }
+
+    public async ValueTask<TaskHandle> SendAsync(TaskSignature signature, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(signature);
+        var message = Build(signature, chain: null, group: null, parentId: null, rootId: null);
+        var ids = await transport.EnqueueAsync([message], cancellationToken).ConfigureAwait(false);
+        return new TaskHandle(ids[0], results, duplicate: ids[0] != signature.Id);
+    }
+
+    public async ValueTask<TaskHandle> ChainAsync(IReadOnlyList<TaskSignature> steps, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        if (steps.Count == 0) throw new ArgumentException("A chain needs at least one step.", nameof(steps));
+        var message = Build(steps[0], chain: [.. steps.Skip(1)], group: null, parentId: null, rootId: null);
+        await transport.EnqueueAsync([message], cancellationToken).ConfigureAwait(false);
+        return new TaskHandle(steps[^1].Id, results);
+    }
+
+    public async ValueTask<GroupHandle> GroupAsync(IReadOnlyList<TaskSignature> members, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        var groupId = TaskIds.New();
+        var messages = members.Select(m => Build(m, chain: null, group: groupId, parentId: null, rootId: null)).ToList();
+        if (messages.Count > 0)
+            await transport.EnqueueAsync(messages, cancellationToken).ConfigureAwait(false);
+        return new GroupHandle(groupId, [.. members.Select(m => new TaskHandle(m.Id, results))]);
+    }
+
+    public TaskHandle GetHandle(string taskId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(taskId);
+        return new TaskHandle(taskId, results);
+    }
+
+    /// <summary>Sends the next step of a chain from a worker.</summary>
+    internal ValueTask<string[]> SendNextAsync(TaskSignature next, IReadOnlyList<TaskSignature> rest, JsonElement? previousResult, string parentId, string rootId, CancellationToken cancellationToken)
+    {
+        var args = previousResult is { } value ? TaskArguments.Prepend(value, next.Args) : next.Args;
+        var message = Build(next, rest, group: null, parentId, rootId, args);
+        return transport.EnqueueAsync([message], cancellationToken);
+    }
+
+    internal OutgoingMessage Build(TaskSignature signature, IReadOnlyList<TaskSignature>? chain, string? group, string? parentId, string? rootId, JsonElement? args = null)
+    {
+        var o = signature.Options;
+        var now = time.GetUtcNow();
+        var eta = o.Eta ?? (o.Countdown is { } c ? now + c : null);
+        var expires = o.ExpiresAt ?? (o.ExpiresIn is { } e ? now + e : null);
+        var definition = registry.Find(signature.Task);
+        var envelope = new TaskMessage
+        {
+            Id = signature.Id,
+            Task = signature.Task,
+            Args = args ?? signature.Args,
+            Kwargs = signature.Kwargs,
+            Eta = eta,
+            Expires = expires,
+            RootId = rootId ?? signature.Id,
+            ParentId = parentId,
+            Group = group,
+            Origin = Origin,
+            IgnoreResult = definition?.IgnoreResult ?? false,
+            Chain = chain is { Count: > 0 } ? chain : null,
+        };
+        var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
+        var bytes = Encoding.UTF8.GetByteCount(body);
+        if (bytes > _options.MaxMessageBytes)
+            throw new MessageTooLargeException(signature.Task, bytes, _options.MaxMessageBytes);
+        if (bytes > _options.WarnMessageBytes)
+            LogLargeMessage(signature.Task, signature.Id, bytes, _options.WarnMessageBytes);
+        var queue = o.Queue ?? definition?.Queue ?? _options.DefaultQueue;
+        DateTimeOffset? idempotencyExpires = o.IdempotencyKey is null ? null : now + (o.IdempotencyWindow ?? _options.IdempotencyWindow);
+        return new OutgoingMessage(signature.Id, queue, o.Priority, body, eta, o.IdempotencyKey, idempotencyExpires);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Message for task {Task} ({TaskId}) is {Bytes} bytes, over the warning size of {Limit} bytes; pass identifiers, not whole objects")]
+    private partial void LogLargeMessage(string task, string taskId, int bytes, int limit);
+}

@@ -1,0 +1,37 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Celeriac.Messaging;
+
+/// <summary>
+/// The task envelope, kept close to Celery's message protocol v2: the protocol's headers (id, task, retries, eta,
+/// expires, root_id, parent_id, group, origin, timelimit, ignore_result) and body (args, kwargs and the canvas's
+/// chain/callbacks/errbacks) flattened into one JSON object. <see cref="Chain"/> lists the remaining steps in
+/// execution order (Celery's wire form lists them reversed).
+/// </summary>
+internal sealed class TaskMessage
+{
+    [JsonPropertyName("id")] public required string Id { get; init; }
+    [JsonPropertyName("task")] public required string Task { get; init; }
+    [JsonPropertyName("args")] public JsonElement? Args { get; init; }
+    [JsonPropertyName("kwargs")] public JsonElement? Kwargs { get; init; }
+    [JsonPropertyName("retries")] public int Retries { get; init; }
+    [JsonPropertyName("eta")] public DateTimeOffset? Eta { get; init; }
+    [JsonPropertyName("expires")] public DateTimeOffset? Expires { get; init; }
+    [JsonPropertyName("root_id")] public string? RootId { get; init; }
+    [JsonPropertyName("parent_id")] public string? ParentId { get; init; }
+    [JsonPropertyName("group")] public string? Group { get; init; }
+    [JsonPropertyName("origin")] public string? Origin { get; init; }
+    [JsonPropertyName("ignore_result")] public bool IgnoreResult { get; init; }
+    [JsonPropertyName("chain")] public IReadOnlyList<TaskSignature>? Chain { get; init; }
+
+    public TaskMessage With(int retries, DateTimeOffset? eta) => new()
+    {
+        Id = Id, Task = Task, Args = Args, Kwargs = Kwargs, Retries = retries, Eta = eta, Expires = Expires,
+        RootId = RootId, ParentId = ParentId, Group = Group, Origin = Origin, IgnoreResult = IgnoreResult, Chain = Chain,
+    };
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(TaskMessage))]
+internal sealed partial class EnvelopeJsonContext : JsonSerializerContext;

@@ -1,0 +1,63 @@
+namespace Celeriac;
+
+/// <summary>Configures a task registered with <c>MapTask</c>.</summary>
+public sealed class TaskBuilder
+{
+    internal TaskBuilder(TaskDefinition definition) => Definition = definition;
+
+    internal TaskDefinition Definition { get; }
+
+    /// <summary>Retries on the given exception types with exponential backoff (doubling from <paramref name="backoff"/>, capped at <paramref name="maxBackoff"/>) and full jitter.</summary>
+    public TaskBuilder Retry(Type[] on, TimeSpan? backoff = null, int maxRetries = 3, bool jitter = true, TimeSpan? maxBackoff = null)
+    {
+        ArgumentNullException.ThrowIfNull(on);
+        foreach (var type in on)
+            if (!typeof(Exception).IsAssignableFrom(type))
+                throw new ArgumentException($"{type} is not an exception type.", nameof(on));
+        ArgumentOutOfRangeException.ThrowIfNegative(maxRetries);
+        Definition.Retry = new RetryPolicy
+        {
+            On = on,
+            Backoff = backoff ?? RetryPolicy.Default.Backoff,
+            MaxBackoff = maxBackoff ?? RetryPolicy.Default.MaxBackoff,
+            MaxRetries = maxRetries,
+            Jitter = jitter,
+        };
+        return this;
+    }
+
+    /// <summary>Uses <paramref name="policy"/> for retries.</summary>
+    public TaskBuilder Retry(RetryPolicy policy)
+    {
+        Definition.Retry = policy ?? throw new ArgumentNullException(nameof(policy));
+        return this;
+    }
+
+    /// <summary>
+    /// Soft limit: the task's <see cref="CancellationToken"/> fires. Hard limit: the run is abandoned and recorded as
+    /// FAILURE (<c>TimeLimitExceeded</c>), and its slot is freed.
+    /// </summary>
+    public TaskBuilder TimeLimit(TimeSpan? soft = null, TimeSpan? hard = null)
+    {
+        if (soft is { } s && hard is { } h && s > h)
+            throw new ArgumentException("The soft time limit must not be above the hard one.", nameof(soft));
+        Definition.SoftTimeLimit = soft;
+        Definition.HardTimeLimit = hard;
+        return this;
+    }
+
+    /// <summary>The queue this task is sent to when the send names none.</summary>
+    public TaskBuilder Queue(string queue)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(queue);
+        Definition.Queue = queue;
+        return this;
+    }
+
+    /// <summary>Stores no result (nor failure state) for this task; callers cannot await it.</summary>
+    public TaskBuilder IgnoreResult()
+    {
+        Definition.IgnoreResult = true;
+        return this;
+    }
+}

@@ -1,0 +1,43 @@
+namespace Celeriac;
+
+/// <summary>A registered task: its name, how to call it, and its policies.</summary>
+internal sealed class TaskDefinition(string name, TaskInvoker invoker)
+{
+    public string Name { get; } = name;
+    public TaskInvoker Invoker { get; } = invoker;
+    public RetryPolicy Retry { get; set; } = RetryPolicy.Default;
+    public TimeSpan? SoftTimeLimit { get; set; }
+    public TimeSpan? HardTimeLimit { get; set; }
+    public string? Queue { get; set; }
+    public bool IgnoreResult { get; set; }
+}
+
+/// <summary>Every task this process knows, by name. One per service provider.</summary>
+internal sealed class TaskRegistry
+{
+    private readonly Dictionary<string, TaskDefinition> _tasks = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    public TaskDefinition Add(string name, Delegate handler)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(handler);
+        var definition = new TaskDefinition(name, TaskInvoker.Create(name, handler));
+        lock (_gate)
+        {
+            if (!_tasks.TryAdd(name, definition))
+                throw new InvalidOperationException($"A task named '{name}' is already registered.");
+        }
+        return definition;
+    }
+
+    public TaskDefinition? Find(string name)
+    {
+        lock (_gate) return _tasks.GetValueOrDefault(name);
+    }
+
+    public IReadOnlyList<string> Names
+    {
+        get { lock (_gate) return [.. _tasks.Keys.Order(StringComparer.Ordinal)]; }
+    }
+}

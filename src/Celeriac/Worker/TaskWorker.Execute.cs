@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Celeriac.Messaging;
+using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Celeriac.Worker;
+
+internal sealed partial class TaskWorker
+{
+    /// <summary>
+    /// Settles one message: refuses what cannot run (too large, malformed, unknown task, expired), runs the task under
+    /// its time limits, then stores the result and acks, retries with backoff, or dead-letters.
+    /// </summary>
+    private async Task ProcessAsync(LeasedMessage message, WorkerOptions settings, CancellationToken abort)
+    {
+        var bytes = Encoding.UTF8.GetByteCount(message.Body);
+        if (bytes > _options.MaxMessageBytes)
+        {
+            await RefuseAsync(message, null, "too-large", "MessageTooLarge", $"Message is {bytes} bytes, over the limit of {_options.MaxMessageBytes} bytes.").ConfigureAwait(false);
+            return;
+        }
+
+        TaskMessage? envelope;
+        try
+        {
+            envelope = JsonSerializer.Deserialize(message.Body, EnvelopeJsonContext.Default.TaskMessage);
+            if (envelope is null || string.IsNullOrWhiteSpace(envelope.Task) || string.IsNullOrWhiteSpace(envelope.Id))
+                throw new JsonException("The envelope has no task name or id.");
+        }
+        catch (JsonException e)
+        {
+            await RefuseAsync(message, null, "malformed", "MalformedMessage", $"The message is not a valid task envelope: {e.Message}").ConfigureAwait(false);
+            return;
+        }
+
+        var definition = registry.Find(envelope.Task);
+        if (definition is null)
+        {
+            await RefuseAsync(message, envelope, "unknown-task", "NotRegistered", $"No task named '{envelope.Task}' is registered in this worker.").ConfigureAwait(false);
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        if (envelope.Expires is { } expires && expires <= now)
+        {
+            LogExpired(envelope.Task, envelope.Id, expires);
+            await StoreAsync(envelope, TaskStates.Expired, null, new TaskError("Expired", $"The task expired at {expires:O} before a worker could run it.", null)).ConfigureAwait(false);
+            await AbortChainAsync(envelope, "it expired").ConfigureAwait(false);
+            await transport.AckAsync(message, CancellationToken.None).ConfigureAwait(false);
+            CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Expired);
+            return;
+        }
+
+        if (settings.TrackStarted)
+            await StoreAsync(envelope, TaskStates.Started, null, null).ConfigureAwait(false);
+
+        using var activity = CeleriacDiagnostics.Source.StartActivity("celeriac.task " + envelope.Task, ActivityKind.Consumer);
+        activity?.SetTag("celeriac.task.id", envelope.Id);
+        activity?.SetTag("celeriac.task.retries", envelope.Retries);
+        var started = time.GetTimestamp();
+        var outcome = await InvokeAsync(message, envelope, definition, abort).ConfigureAwait(false);
+        CeleriacDiagnostics.Duration.Record(time.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("task", envelope.Task));
+
+        if (outcome.Exception is null)
+        {
+            await SucceedAsync(message, envelope, definition, outcome.HasValue, outcome.Value).ConfigureAwait(false);
+        }
+        else if (outcome.Exception is OperationCanceledException && abort.IsCancellationRequested)
+        {
+            LogReleasedOnShutdown(envelope.Task, envelope.Id);
+            await ReleaseAsync(message).ConfigureAwait(false);
+        }
+        else
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, outcome.Exception.Message);
+            await FailAsync(message, envelope, definition, outcome.Exception).ConfigureAwait(false);
+        }
+    }
+
+    private readonly record struct Outcome(bool HasValue, object? Value, Exception? Exception);
+
+    /// <summary>Binds and runs the delegate in its own scope, under the soft and hard time limits.</summary>
+    private async Task<Outcome> InvokeAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, CancellationToken abort)
+    {
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        using var soft = definition.SoftTimeLimit is { } s ? new CancellationTokenSource(s, time) : null;
+        using var softLink = soft?.Token.Register(() => cancel.Cancel());
+        var context = new TaskContext(envelope.Id, envelope.Task, envelope.Retries, message.DeliveryCount, envelope.Eta,
+            envelope.ParentId, envelope.RootId ?? envelope.Id, envelope.Group, message.Queue, cancel.Token);
+
+        var run = Task.Run(async () =>
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            return await definition.Invoker.InvokeAsync(scope.ServiceProvider, context, envelope.Args, envelope.Kwargs).ConfigureAwait(false);
+        }, CancellationToken.None);
+
+        if (definition.HardTimeLimit is { } hard)
+        {
+            using var stopTimer = new CancellationTokenSource();
+            var timer = Task.Delay(hard, time, stopTimer.Token);
+            if (await Task.WhenAny(run, timer).ConfigureAwait(false) == timer)
+            {
+                await cancel.CancelAsync().ConfigureAwait(false);
+                _ = run.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                LogHardLimit(envelope.Task, envelope.Id, hard);
+                return new Outcome(false, null, new TimeLimitExceededException($"Task '{envelope.Task}' was abandoned at its hard time limit of {hard}."));
+            }
+            await stopTimer.CancelAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            var (hasValue, value) = await run.ConfigureAwait(false);
+            return new Outcome(hasValue, value, null);
+        }
+        catch (OperationCanceledException) when (soft?.IsCancellationRequested == true && !abort.IsCancellationRequested)
+        {
+            return new Outcome(false, null, new TimeLimitExceededException($"Task '{envelope.Task}' was cancelled at its soft time limit of {definition.SoftTimeLimit}."));
+        }
+        catch (Exception e)
+        {
+            return new Outcome(false, null, e);
+        }
+    }
+
+    private async Task SucceedAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, bool hasValue, object? value)
+    {
+        JsonElement? result = null;
+        if (hasValue)
+        {
+            try
+            {
+                result = JsonSerializer.SerializeToElement(value, value?.GetType() ?? typeof(object), TaskJson.Options);
+            }
+            catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
+            {
+                await FailAsync(message, envelope, definition, new JsonException($"The return value of task '{envelope.Task}' could not be serialized: {e.Message}", e)).ConfigureAwait(false);
+                return;
+            }
+        }
+        if (!envelope.IgnoreResult && !definition.IgnoreResult)
+            await StoreAsync(envelope, TaskStates.Success, result?.GetRawText(), null).ConfigureAwait(false);
+        if (envelope.Chain is { Count: > 0 } chain)
+            await client.SendNextAsync(chain[0], [.. chain.Skip(1)], result, envelope.Id, envelope.RootId ?? envelope.Id, CancellationToken.None).ConfigureAwait(false);
+        await transport.AckAsync(message, CancellationToken.None).ConfigureAwait(false);
+        CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Success);
+    }
+
+    /// <summary>Retries when the policy (or the task) asks for it and retries are left; otherwise FAILURE and dead-letter.</summary>
+    private async Task FailAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, Exception exception)
+    {
+        var policy = definition.Retry;
+        var wantsRetry = exception is RetryException || (exception is not TaskBindingException && policy.Handles(exception));
+        var cause = exception is RetryException { InnerException: { } inner } ? inner : exception;
+        var error = new TaskError(cause.GetType().Name, cause.Message, cause.StackTrace);
+
+        if (wantsRetry && envelope.Retries < policy.MaxRetries)
+        {
+            var delay = (exception as RetryException)?.Countdown ?? policy.DelayFor(envelope.Retries, Random.Shared.NextDouble());
+            var eta = time.GetUtcNow() + delay;
+            var next = envelope.With(envelope.Retries + 1, eta);
+            LogRetry(cause, envelope.Task, envelope.Id, envelope.Retries + 1, policy.MaxRetries, delay);
+            await StoreAsync(next, TaskStates.Retry, null, error).ConfigureAwait(false);
+            await transport.ReleaseAsync(message, eta, JsonSerializer.Serialize(next, EnvelopeJsonContext.Default.TaskMessage), CancellationToken.None).ConfigureAwait(false);
+            CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Retry);
+            return;
+        }
+
+        var reason = exception is TaskBindingException ? "bad-arguments" : wantsRetry ? "max-retries" : "failed";
+        LogFailed(cause, envelope.Task, envelope.Id, reason);
+        await StoreAsync(envelope, TaskStates.Failure, null, error).ConfigureAwait(false);
+        await AbortChainAsync(envelope, $"it failed with {error.Type}: {error.Message}").ConfigureAwait(false);
+        await transport.DeadLetterAsync(message, new DeadLetterInfo(reason, error.Type, error.Message, error.StackTrace), CancellationToken.None).ConfigureAwait(false);
+        CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Failure);
+    }
+
+    /// <summary>Records FAILURE and dead-letters a message that cannot be run at all.</summary>
+    private async Task RefuseAsync(LeasedMessage message, TaskMessage? envelope, string reason, string errorType, string text)
+    {
+        LogRefused(message.Id, reason, text);
+        var error = new TaskError(errorType, text, null);
+        await results.SetAsync(new TaskResult(envelope?.Id ?? message.Id, envelope?.Task ?? "?", TaskStates.Failure, null, error, envelope?.Retries ?? 0, time.GetUtcNow()),
+            time.GetUtcNow() + _options.ResultExpiry, CancellationToken.None).ConfigureAwait(false);
+        if (envelope is not null) await AbortChainAsync(envelope, text).ConfigureAwait(false);
+        await transport.DeadLetterAsync(message, new DeadLetterInfo(reason, errorType, text, null), CancellationToken.None).ConfigureAwait(false);
+        CeleriacDiagnostics.Completed(envelope?.Task ?? "?", TaskStates.Failure);
+    }
+
+    private async Task AbortChainAsync(TaskMessage envelope, string why)
+    {
+        if (envelope.Chain is null) return;
+        var error = new TaskError("ChainAborted", $"An earlier step of the chain, {envelope.Task} ({envelope.Id}), did not succeed: {why}", null);
+        foreach (var step in envelope.Chain)
+            await results.SetAsync(new TaskResult(step.Id, step.Task, TaskStates.Failure, null, error, 0, time.GetUtcNow()), time.GetUtcNow() + _options.ResultExpiry, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private ValueTask StoreAsync(TaskMessage envelope, string state, string? result, TaskError? error)
+    {
+        if (envelope.IgnoreResult) return ValueTask.CompletedTask;
+        var now = time.GetUtcNow();
+        return results.SetAsync(new TaskResult(envelope.Id, envelope.Task, state, result, error, envelope.Retries, now), now + _options.ResultExpiry, CancellationToken.None);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} ({TaskId}) failed; retry {Retry} of {MaxRetries} in {Delay}")]
+    private partial void LogRetry(Exception exception, string task, string taskId, int retry, int maxRetries, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Task {Task} ({TaskId}) failed ({Reason}); moved to the dead-letter store")]
+    private partial void LogFailed(Exception exception, string task, string taskId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Message {MessageId} refused ({Reason}): {Text}; moved to the dead-letter store")]
+    private partial void LogRefused(string messageId, string reason, string text);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} ({TaskId}) expired at {Expires:O}; not run")]
+    private partial void LogExpired(string task, string taskId, DateTimeOffset expires);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Task {Task} ({TaskId}) hit its hard time limit of {Limit}; abandoned")]
+    private partial void LogHardLimit(string task, string taskId, TimeSpan limit);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} ({TaskId}) cancelled by shutdown; message released to its queue")]
+    private partial void LogReleasedOnShutdown(string task, string taskId);
+}
+
+/// <summary>Raised when a task runs past its soft or hard time limit. Not retried unless its policy names it.</summary>
+public sealed class TimeLimitExceededException : TimeoutException
+{
+    internal TimeLimitExceededException(string message) : base(message)
+    {
+    }
+}

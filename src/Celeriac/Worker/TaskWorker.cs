@@ -1,0 +1,214 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac.Worker;
+
+/// <summary>
+/// Consumes queues and runs tasks.
+/// <para>
+/// Lifecycle: <see cref="RunAsync"/> starts one fetch loop, <c>Concurrency</c> runners and one lease renewer. The
+/// fetch loop leases as many messages as there are free slots (<c>Concurrency + Prefetch</c>) and hands them to the
+/// runners through a bounded channel; each message holds its slot until it is acked, released or dead-lettered.
+/// The renewer extends the lease of every held message each third of <c>LeaseDuration</c>, so long tasks are not
+/// redelivered while they run. When the stopping token fires, fetching stops, messages not yet started are released
+/// at once, running tasks get <c>ShutdownTimeout</c> to finish, and those still running then are cancelled and
+/// released back to their queue (so another worker runs them again: at-least-once).
+/// </para>
+/// </summary>
+internal sealed partial class TaskWorker(
+    ITaskTransport transport,
+    IResultStore results,
+    TaskRegistry registry,
+    TaskClient client,
+    IServiceScopeFactory scopes,
+    IOptions<CeleriacOptions> options,
+    TimeProvider time,
+    ILogger<TaskWorker> logger)
+{
+    private readonly CeleriacOptions _options = options.Value;
+    private readonly ConcurrentDictionary<string, LeasedMessage> _held = new(StringComparer.Ordinal);
+
+    /// <summary>Number of messages leased by this worker right now (buffered or running).</summary>
+    public int Held => _held.Count;
+
+    /// <summary>Runs until <paramref name="stoppingToken"/> fires, then shuts down as described above.</summary>
+    public async Task RunAsync(WorkerOptions settings, CancellationToken stoppingToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var queues = settings.Queues.Distinct(StringComparer.Ordinal).ToArray();
+        var capacity = settings.Concurrency + settings.Prefetch;
+        using var slots = new SemaphoreSlim(capacity, capacity);
+        var buffer = Channel.CreateBounded<LeasedMessage>(new BoundedChannelOptions(capacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleWriter = true,
+        });
+        using var abort = new CancellationTokenSource();
+        using var renewStop = new CancellationTokenSource();
+
+        LogStarting(string.Join(",", queues), settings.Concurrency, settings.Prefetch);
+        var runners = Enumerable.Range(0, settings.Concurrency)
+            .Select(_ => Task.Run(() => RunnerAsync(buffer.Reader, slots, settings, stoppingToken, abort.Token), CancellationToken.None))
+            .ToArray();
+        var renewer = RenewLoopAsync(settings.LeaseDuration, renewStop.Token);
+
+        await FetchLoopAsync(queues, slots, buffer.Writer, settings, stoppingToken).ConfigureAwait(false);
+        buffer.Writer.TryComplete();
+
+        var all = Task.WhenAll(runners);
+        if (await Task.WhenAny(all, Task.Delay(settings.ShutdownTimeout, time, CancellationToken.None)).ConfigureAwait(false) != all)
+        {
+            LogShutdownTimeout(_held.Count, settings.ShutdownTimeout);
+            await abort.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5), time, CancellationToken.None)).ConfigureAwait(false);
+        }
+        await renewStop.CancelAsync().ConfigureAwait(false);
+        await renewer.ConfigureAwait(false);
+        foreach (var message in _held.Values)
+            await TryAsync(() => transport.ReleaseAsync(message, null, null, CancellationToken.None), "release").ConfigureAwait(false);
+        _held.Clear();
+        LogStopped();
+    }
+
+    private async Task FetchLoopAsync(string[] queues, SemaphoreSlim slots, ChannelWriter<LeasedMessage> buffer, WorkerOptions settings, CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            var want = 1;
+            while (slots.Wait(0)) want++;
+
+            IReadOnlyList<LeasedMessage> received;
+            try
+            {
+                received = await transport.ReceiveAsync(queues, want, settings.LeaseDuration, settings.FetchWait, stoppingToken).ConfigureAwait(false);
+                failures = 0;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                slots.Release(want);
+                return;
+            }
+            catch (Exception e)
+            {
+                slots.Release(want);
+                failures++;
+                var pause = TimeSpan.FromMilliseconds(Math.Min(5000, 100 * Math.Pow(2, Math.Min(failures, 10))));
+                LogFetchFailed(e, pause);
+                try { await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+                continue;
+            }
+
+            if (received.Count < want) slots.Release(want - received.Count);
+            foreach (var message in received)
+            {
+                _held[message.Id] = message;
+                await buffer.WriteAsync(message, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task RunnerAsync(ChannelReader<LeasedMessage> buffer, SemaphoreSlim slots, WorkerOptions settings, CancellationToken stoppingToken, CancellationToken abort)
+    {
+        await foreach (var message in buffer.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                if (stoppingToken.IsCancellationRequested)
+                    await ReleaseAsync(message).ConfigureAwait(false);
+                else
+                    await ProcessAsync(message, settings, abort).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // ProcessAsync handles task errors itself; this is a store failure while settling the message.
+                // The lease will run out and the message will be delivered again.
+                LogSettleFailed(e, message.Id);
+            }
+            finally
+            {
+                _held.TryRemove(KeyValuePair.Create(message.Id, message));
+                slots.Release();
+            }
+        }
+    }
+
+    private async Task RenewLoopAsync(TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var every = lease / 3;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(every, time, cancellationToken).ConfigureAwait(false);
+                var held = _held.Values.ToList();
+                if (held.Count == 0) continue;
+                var lost = await transport.RenewAsync(held, lease, cancellationToken).ConfigureAwait(false);
+                foreach (var message in lost) LogLeaseLost(message.Id);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogRenewFailed(e);
+            }
+        }
+    }
+
+    private async Task ReleaseAsync(LeasedMessage message)
+    {
+        if (_held.TryRemove(KeyValuePair.Create(message.Id, message)))
+            await transport.ReleaseAsync(message, null, null, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private async Task TryAsync(Func<ValueTask<bool>> action, string what)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LogStoreCallFailed(e, what);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker consuming {Queues} with concurrency {Concurrency}, prefetch {Prefetch}")]
+    private partial void LogStarting(string queues, int concurrency, int prefetch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stopped")]
+    private partial void LogStopped();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} task(s) still running after the shutdown timeout of {Timeout}; cancelling them and releasing their messages")]
+    private partial void LogShutdownTimeout(int count, TimeSpan timeout);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Fetching from the transport failed; trying again in {Pause}")]
+    private partial void LogFetchFailed(Exception exception, TimeSpan pause);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Settling message {MessageId} failed; it will be delivered again when its lease runs out")]
+    private partial void LogSettleFailed(Exception exception, string messageId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lease of message {MessageId} was lost (it ran longer than its lease without renewal); another worker may run it too")]
+    private partial void LogLeaseLost(string messageId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Renewing leases failed")]
+    private partial void LogRenewFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Transport call {What} failed")]
+    private partial void LogStoreCallFailed(Exception exception, string what);
+}
