@@ -1,0 +1,50 @@
+using Celeriac.Sqlite;
+using Celeriac.Transport;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac;
+
+/// <summary>Adds the embedded SQLite transport and result store to Celeriac.</summary>
+public static class SqliteCeleriacBuilderExtensions
+{
+    /// <summary>
+    /// Uses one SQLite file (WAL mode) as the durable queue and result store. Several processes on the same machine
+    /// may use the same file. Replaces any transport or result store registered before.
+    /// </summary>
+    /// <param name="builder">The Celeriac builder.</param>
+    /// <param name="path">Path of the database file; its directory is created when missing.</param>
+    /// <param name="configure">Changes further <see cref="SqliteOptions"/>.</param>
+    /// <returns>The builder.</returns>
+    public static CeleriacBuilder UseSqlite(this CeleriacBuilder builder, string path, Action<SqliteOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var services = builder.Services;
+        services.RemoveAll<ITaskTransport>();
+        services.RemoveAll<IResultStore>();
+        services.RemoveAll<SqliteEngine>();
+        services.AddOptions<SqliteOptions>()
+            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection("Celeriac:Sqlite").Bind(o))
+            .Configure(o =>
+            {
+                o.Path = path;
+                configure?.Invoke(o);
+            })
+            .Validate(o => !string.IsNullOrWhiteSpace(o.Path) && o.PollInterval > TimeSpan.Zero && o.BusyTimeout >= TimeSpan.Zero,
+                "SQLite options: Path must be set, PollInterval positive and BusyTimeout not negative.")
+            .ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new SqliteEngine(
+            sp.GetRequiredService<IOptions<SqliteOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<SqliteEngine>() ?? NullLogger.Instance));
+        services.AddSingleton<ITaskTransport>(sp => new SqliteTransport(sp.GetRequiredService<SqliteEngine>()));
+        services.AddSingleton<IResultStore>(sp => new SqliteResultStore(sp.GetRequiredService<SqliteEngine>()));
+        return builder;
+    }
+}

@@ -1,0 +1,367 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Celeriac.Transport;
+using Microsoft.Data.Sqlite;
+
+namespace Celeriac.Sqlite;
+
+/// <summary>
+/// Queues in one SQLite table. A message keeps its row from enqueue to ack: receiving sets <c>leased</c>, bumps
+/// <c>delivery_count</c> and pushes <c>visible_at</c> to the end of the lease, so a lease that runs out makes the
+/// message visible again at its original place (priority, then <c>seq</c>). Delayed messages are rows with a future
+/// <c>visible_at</c>. Every change goes through the engine's group-commit write loop; inspection reads use the pooled
+/// read connections. A lease token is <c>seq:delivery_count</c>, checked by ack, renew, release and dead-letter.
+/// </summary>
+internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
+{
+    private static readonly ConcurrentDictionary<int, (string Receive, string NextVisible, string[] Names)> ReceiveSql = new();
+
+    private const string InsertMessage = """
+        INSERT OR REPLACE INTO messages(id, queue, priority, body, visible_at, leased, delivery_count, enqueued_at)
+        VALUES(@id, @queue, @priority, @body, @visibleAt, 0, 0, @now);
+        """;
+    private const string SelectKey = "SELECT message_id, expires_at FROM idempotency WHERE key = @key;";
+    private const string UpsertKey = "INSERT OR REPLACE INTO idempotency(key, message_id, expires_at) VALUES(@key, @id, @expiresAt);";
+    private const string LeaseCheck = "seq = @seq AND id = @id AND leased = 1 AND delivery_count = @count";
+    private const string Ack = "DELETE FROM messages WHERE " + LeaseCheck + ";";
+    private const string Renew = "UPDATE messages SET visible_at = @until WHERE " + LeaseCheck + ";";
+    private const string Release = "UPDATE messages SET leased = 0, visible_at = @visibleAt, body = COALESCE(@body, body) WHERE " + LeaseCheck + ";";
+    private const string TakeForDeadLetter = "DELETE FROM messages WHERE " + LeaseCheck + " RETURNING queue, body, delivery_count;";
+    private const string InsertDeadLetter = """
+        INSERT INTO dead_letters(id, queue, body, delivery_count, reason, error_type, error_message, stack_trace, failed_at)
+        VALUES(@id, @queue, @body, @count, @reason, @errorType, @errorMessage, @stackTrace, @now);
+        """;
+    private const string Purge = "DELETE FROM messages WHERE queue = @queue AND leased = 0;";
+    private const string Stats = """
+        SELECT queue,
+               SUM(visible_at <= @now),
+               SUM(leased = 0 AND visible_at > @now),
+               SUM(leased = 1 AND visible_at > @now)
+        FROM messages GROUP BY queue;
+        """;
+    private const string DeadLetterCounts = "SELECT queue, COUNT(*) FROM dead_letters GROUP BY queue;";
+    private const string DeadLetters = """
+        SELECT id, queue, body, delivery_count, reason, error_type, error_message, stack_trace, failed_at
+        FROM dead_letters ORDER BY seq DESC LIMIT @limit;
+        """;
+
+    private static readonly Comparison<Leased> Order = (a, b) =>
+        a.Message.Priority != b.Message.Priority ? b.Message.Priority.CompareTo(a.Message.Priority) : a.Seq.CompareTo(b.Seq);
+
+    private readonly record struct Leased(long Seq, LeasedMessage Message);
+
+    private readonly record struct ReceiveRequest(IReadOnlyList<string> Queues, int Max, TimeSpan Lease);
+
+    private readonly record struct ReceiveOutcome(List<LeasedMessage> Messages, long? NextVisibleMs);
+
+    public async ValueTask<string[]> EnqueueAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0) return [];
+        var atomic = messages.Count > 1 || messages[0].IdempotencyKey is not null;
+        return await engine.WriteAsync(static (w, m) => EnqueueCore(w, m), messages, wakesReceivers: true, atomic, cancellationToken)
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string[] EnqueueCore(WriterSession w, IReadOnlyList<OutgoingMessage> messages)
+    {
+        var now = w.NowMs;
+        var ids = new string[messages.Count];
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            if (m.IdempotencyKey is { } key)
+            {
+                var select = w.Db.Get(SelectKey, "@key");
+                select.Set(0, key);
+                string? holder = null;
+                using (var reader = select.ExecuteReader())
+                {
+                    if (reader.Read() && reader.GetInt64(1) > now) holder = reader.GetString(0);
+                }
+                if (holder is not null)
+                {
+                    ids[i] = holder;
+                    continue;
+                }
+                var upsert = w.Db.Get(UpsertKey, "@key", "@id", "@expiresAt");
+                upsert.Set(0, key);
+                upsert.Set(1, m.Id);
+                upsert.Set(2, m.IdempotencyExpiresAt?.ToUnixMs() ?? long.MaxValue);
+                upsert.ExecuteNonQuery();
+            }
+            var insert = w.Db.Get(InsertMessage, "@id", "@queue", "@priority", "@body", "@visibleAt", "@now");
+            insert.Set(0, m.Id);
+            insert.Set(1, m.Queue);
+            insert.Set(2, m.Priority);
+            insert.Set(3, m.Body);
+            insert.Set(4, m.VisibleAt?.ToUnixMs() ?? now);
+            insert.Set(5, now);
+            insert.ExecuteNonQuery();
+            ids[i] = m.Id;
+        }
+        return ids;
+    }
+
+    public async ValueTask<IReadOnlyList<LeasedMessage>> ReceiveAsync(IReadOnlyList<string> queues, int maxMessages, TimeSpan lease, TimeSpan maxWait, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(queues);
+        if (queues.Count == 0) throw new ArgumentException("Name at least one queue.", nameof(queues));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+        var time = engine.Time;
+        var waitFor = maxWait == Timeout.InfiniteTimeSpan ? TimeSpan.FromDays(365) : TimeSpan.FromTicks(Math.Clamp(maxWait.Ticks, 0, TimeSpan.FromDays(365).Ticks));
+        var deadline = time.GetUtcNow() + waitFor;
+        var request = new ReceiveRequest(queues, maxMessages, lease);
+        var waiting = waitFor > TimeSpan.Zero;
+        // Registered before the first look, so a commit between that look and the wait still wakes this receive.
+        if (waiting) engine.EnterReceiveWait();
+        try
+        {
+            while (true)
+            {
+                var changed = engine.MessagesChanged;
+                var outcome = await TakeAsync(request, cancellationToken).ConfigureAwait(false);
+                if (outcome.Messages.Count > 0) return outcome.Messages;
+                var now = time.GetUtcNow();
+                if (now >= deadline) return [];
+                var wakeAt = outcome.NextVisibleMs is { } next && Db.FromUnixMs(next) < deadline ? Db.FromUnixMs(next) : deadline;
+                var delay = wakeAt - now;
+                if (delay < TimeSpan.FromMilliseconds(1)) delay = TimeSpan.FromMilliseconds(1);
+                await changed.WaitAsync(delay, time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+        finally
+        {
+            if (waiting) engine.ExitReceiveWait();
+        }
+    }
+
+    private async Task<ReceiveOutcome> TakeAsync(ReceiveRequest request, CancellationToken cancellationToken)
+    {
+        var take = engine.WriteAsync(static (w, r) => ReceiveCore(w, r), request, wakesReceivers: false, atomic: false, cancellationToken);
+        try
+        {
+            return await take.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !take.IsCompleted)
+        {
+            // The caller left while the lease was being taken: give back whatever it took, rather than leaving it
+            // hidden until the lease runs out.
+            _ = take.ContinueWith(t =>
+            {
+                foreach (var m in t.Result.Messages)
+                    _ = engine.WriteAsync(static (w, m) => ChangeLease(w, Release, m, null, null, null), m, wakesReceivers: true, atomic: false, CancellationToken.None);
+            }, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    private static ReceiveOutcome ReceiveCore(WriterSession w, ReceiveRequest r)
+    {
+        var sql = SqlFor(r.Queues.Count);
+        var now = w.NowMs;
+        var command = w.Db.Get(sql.Receive, sql.Names);
+        for (var i = 0; i < r.Queues.Count; i++) command.Set(i, r.Queues[i]);
+        command.Set(r.Queues.Count, now);
+        command.Set(r.Queues.Count + 1, r.Max);
+        command.Set(r.Queues.Count + 2, now + (long)r.Lease.TotalMilliseconds);
+        var taken = new List<Leased>();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                var seq = reader.GetInt64(0);
+                var count = reader.GetInt32(5);
+                taken.Add(new Leased(seq, new LeasedMessage(reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetString(4), count, Token(seq, count))));
+            }
+        }
+        if (taken.Count > 0)
+        {
+            // RETURNING does not promise the order of the subquery.
+            taken.Sort(Order);
+            return new ReceiveOutcome(taken.ConvertAll(t => t.Message), null);
+        }
+        var next = w.Db.Get(sql.NextVisible, sql.Names.AsSpan(0, r.Queues.Count));
+        for (var i = 0; i < r.Queues.Count; i++) next.Set(i, r.Queues[i]);
+        var value = next.ExecuteScalar();
+        return new ReceiveOutcome([], value is long ms ? ms : null);
+    }
+
+    private static (string Receive, string NextVisible, string[] Names) SqlFor(int queues) =>
+        ReceiveSql.GetOrAdd(queues, static n =>
+        {
+            var names = Enumerable.Range(0, n).Select(i => "@q" + i.ToString(CultureInfo.InvariantCulture)).Concat(["@now", "@max", "@until"]).ToArray();
+            var filter = n == 1 ? "queue = @q0" : $"queue IN ({string.Join(", ", names.Take(n))})";
+            var receive = $"""
+                UPDATE messages SET leased = 1, delivery_count = delivery_count + 1, visible_at = @until
+                WHERE seq IN (SELECT seq FROM messages WHERE {filter} AND visible_at <= @now ORDER BY priority DESC, seq LIMIT @max)
+                RETURNING seq, id, queue, priority, body, delivery_count;
+                """;
+            var next = new StringBuilder("SELECT MIN(v) FROM (");
+            for (var i = 0; i < n; i++)
+            {
+                if (i > 0) next.Append(" UNION ALL ");
+                next.Append(CultureInfo.InvariantCulture, $"SELECT MIN(visible_at) AS v FROM messages WHERE queue = @q{i}");
+            }
+            next.Append(");");
+            return (receive, next.ToString(), names);
+        });
+
+    public async ValueTask<bool> AckAsync(LeasedMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return await engine.WriteAsync(static (w, m) => ChangeLease(w, Ack, m, null, null, null), message, wakesReceivers: false, atomic: false, cancellationToken)
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IReadOnlyList<LeasedMessage>> RenewAsync(IReadOnlyList<LeasedMessage> messages, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+        if (messages.Count == 0) return [];
+        return await engine.WriteAsync(static (w, r) =>
+        {
+            var until = w.NowMs + (long)r.lease.TotalMilliseconds;
+            var lost = new List<LeasedMessage>();
+            foreach (var m in r.messages)
+                if (!ChangeLease(w, Renew, m, until, null, null)) lost.Add(m);
+            return (IReadOnlyList<LeasedMessage>)lost;
+        }, (messages, lease), wakesReceivers: false, atomic: false, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<bool> ReleaseAsync(LeasedMessage message, DateTimeOffset? visibleAt, string? newBody, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return await engine.WriteAsync(static (w, r) => ChangeLease(w, Release, r.message, r.visibleAt?.ToUnixMs() ?? w.NowMs, r.newBody, null),
+            (message, visibleAt, newBody), wakesReceivers: true, atomic: false, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<bool> DeadLetterAsync(LeasedMessage message, DeadLetterInfo info, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(info);
+        return await engine.WriteAsync(static (w, r) => ChangeLease(w, TakeForDeadLetter, r.message, null, null, r.info),
+            (message, info), wakesReceivers: false, atomic: true, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs one lease-checked statement; false when the lease is stale (or the token is not one of ours).</summary>
+    private static bool ChangeLease(WriterSession w, string sql, LeasedMessage m, long? time, string? body, DeadLetterInfo? info)
+    {
+        if (!TryParseToken(m.LeaseToken, out var seq, out var count)) return false;
+        SqliteCommand command;
+        if (ReferenceEquals(sql, Renew))
+        {
+            command = w.Db.Get(sql, "@seq", "@id", "@count", "@until");
+            command.Set(3, time);
+        }
+        else if (ReferenceEquals(sql, Release))
+        {
+            command = w.Db.Get(sql, "@seq", "@id", "@count", "@visibleAt", "@body");
+            command.Set(3, time);
+            command.Set(4, body);
+        }
+        else
+        {
+            command = w.Db.Get(sql, "@seq", "@id", "@count");
+        }
+        command.Set(0, seq);
+        command.Set(1, m.Id);
+        command.Set(2, count);
+        if (info is null) return command.ExecuteNonQuery() == 1;
+
+        string queue, storedBody;
+        int deliveries;
+        using (var reader = command.ExecuteReader())
+        {
+            if (!reader.Read()) return false;
+            queue = reader.GetString(0);
+            storedBody = reader.GetString(1);
+            deliveries = reader.GetInt32(2);
+        }
+        var insert = w.Db.Get(InsertDeadLetter, "@id", "@queue", "@body", "@count", "@reason", "@errorType", "@errorMessage", "@stackTrace", "@now");
+        insert.Set(0, m.Id);
+        insert.Set(1, queue);
+        insert.Set(2, storedBody);
+        insert.Set(3, deliveries);
+        insert.Set(4, info.Reason);
+        insert.Set(5, info.ErrorType);
+        insert.Set(6, info.ErrorMessage);
+        insert.Set(7, info.StackTrace);
+        insert.Set(8, w.NowMs);
+        insert.ExecuteNonQuery();
+        return true;
+    }
+
+    public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(engine.Read(static (db, now) =>
+        {
+            var counts = new SortedDictionary<string, QueueStats>(StringComparer.Ordinal);
+            var stats = db.Get(Stats, "@now");
+            stats.Set(0, now);
+            using (var reader = stats.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    var queue = reader.GetString(0);
+                    counts[queue] = new QueueStats(queue, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), 0);
+                }
+            }
+            using (var reader = db.Get(DeadLetterCounts).ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    var queue = reader.GetString(0);
+                    var dead = reader.GetInt64(1);
+                    counts[queue] = counts.TryGetValue(queue, out var s) ? s with { DeadLetters = dead } : new QueueStats(queue, 0, 0, 0, dead);
+                }
+            }
+            return (IReadOnlyList<QueueStats>)[.. counts.Values];
+        }, engine.NowMs, cancellationToken));
+
+    public ValueTask<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        return ValueTask.FromResult(engine.Read(static (db, limit) =>
+        {
+            var command = db.Get(DeadLetters, "@limit");
+            command.Set(0, limit);
+            var list = new List<DeadLetter>();
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                list.Add(new DeadLetter(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3),
+                    new DeadLetterInfo(reader.GetString(4), reader.NullableString(5), reader.GetString(6), reader.NullableString(7)),
+                    Db.FromUnixMs(reader.GetInt64(8))));
+            }
+            return (IReadOnlyList<DeadLetter>)list;
+        }, limit, cancellationToken));
+    }
+
+    public async ValueTask<long> PurgeAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        return await engine.WriteAsync(static (w, q) =>
+        {
+            var command = w.Db.Get(Purge, "@queue");
+            command.Set(0, q);
+            return (long)command.ExecuteNonQuery();
+        }, queue, wakesReceivers: false, atomic: false, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string Token(long seq, int count) =>
+        string.Create(CultureInfo.InvariantCulture, $"{seq}:{count}");
+
+    private static bool TryParseToken(string? token, out long seq, out int count)
+    {
+        seq = 0;
+        count = 0;
+        if (token is null) return false;
+        var colon = token.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0
+            && long.TryParse(token.AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out seq)
+            && int.TryParse(token.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out count);
+    }
+}
