@@ -1,0 +1,74 @@
+using Celeriac.Hosting.CommandLine;
+using Microsoft.Extensions.Hosting;
+using Spectre.Console;
+
+namespace Celeriac;
+
+/// <summary>Runs a built host (a <c>WebApplication</c> or a generic host) through the Celeriac command line.</summary>
+public static class CeleriacCommandLineExtensions
+{
+    /// <summary>
+    /// Parses <paramref name="args"/> and runs one command in this process, then returns its exit code. Use it as the
+    /// last line of <c>Program.cs</c>: <c>return await app.RunCeleriacAsync(args);</c>
+    /// <list type="bullet">
+    /// <item><c>all</c> (the default when no command is given): the host (web server, if any) and the worker in one process.</item>
+    /// <item><c>web</c>: the host without the worker.</item>
+    /// <item><c>worker [-q a,b] [-c N] [--prefetch N]</c>: only the worker; the host is not started, so no HTTP port is bound. Stops on Ctrl-C or SIGTERM.</item>
+    /// <item><c>call TASK [--args JSON] [--kwargs JSON] [--queue Q] [--countdown S] [--priority N] [--wait] [--timeout S]</c>: sends a task and prints its id; with <c>--wait</c>, prints its result JSON.</item>
+    /// <item><c>inspect [--task ID] [--dead-letters N]</c>: queue depths, registered tasks and the newest dead letters, or one task's state.</item>
+    /// <item><c>purge QUEUE [--yes]</c>: removes the queue's messages that no worker holds.</item>
+    /// </list>
+    /// Every command has <c>--help</c>. <c>all</c> and <c>web</c> ignore host switches such as <c>--urls</c> or
+    /// <c>--environment</c>, which the host builder has already read.
+    /// <para>
+    /// Exit codes (see <see cref="CeleriacExitCodes"/>): 0 success; 1 the awaited task failed, expired or was revoked;
+    /// 2 usage or input error (unknown command or option, bad JSON); 3 timed out waiting; 4 not found (unknown task id in
+    /// <c>inspect --task</c>); 5 configuration or transport error; 130 interrupted while waiting. Bad input never throws:
+    /// it is reported on standard error with its exit code.
+    /// </para>
+    /// The host is disposed when the command ends.
+    /// </summary>
+    /// <param name="host">The built host, with <c>AddCeleriac</c> called on its services and its tasks mapped.</param>
+    /// <param name="args">The process arguments, as given to <c>Main</c>.</param>
+    /// <param name="cancellationToken">Stops the command as Ctrl-C would.</param>
+    /// <returns>The exit code to return from <c>Main</c>.</returns>
+    public static async Task<int> RunCeleriacAsync(this IHost host, string[] args, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(args);
+        var error = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        try
+        {
+            return await new CeleriacCommandLine(host, AnsiConsole.Console, error).RunAsync(args, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await DisposeAsync(host).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Runs one command writing to <paramref name="console"/> (results) and <paramref name="error"/> (errors, progress;
+    /// <paramref name="console"/> when <see langword="null"/>). Does not dispose the host, so tests can run several commands on one.
+    /// </summary>
+    internal static Task<int> RunCeleriacAsync(this IHost host, string[] args, IAnsiConsole console, IAnsiConsole? error = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(console);
+        return new CeleriacCommandLine(host, console, error ?? console).RunAsync(args, cancellationToken);
+    }
+
+    private static async ValueTask DisposeAsync(IHost host)
+    {
+        try
+        {
+            // Flushes the console logger; RunAsync disposes the host itself, and disposing twice is harmless.
+            if (host is IAsyncDisposable asyncDisposable) await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+            else host.Dispose();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+}

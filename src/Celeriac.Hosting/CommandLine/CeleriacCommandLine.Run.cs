@@ -1,0 +1,92 @@
+using System.CommandLine;
+using Celeriac.Worker;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Celeriac.Hosting.CommandLine;
+
+/// <summary>The <c>all</c>, <c>web</c> and <c>worker</c> commands.</summary>
+internal sealed partial class CeleriacCommandLine
+{
+    private Command BuildWorkerCommand()
+    {
+        var queues = new Option<string[]>("--queues", "-q")
+        {
+            Description = "Queues to consume, comma-separated or repeated (default: Celeriac:Worker:Queues, else 'default').",
+            HelpName = "a,b",
+            CustomParser = r => [.. r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
+        };
+        var concurrency = new Option<int?>("--concurrency", "-c") { Description = "Tasks run at once (default: Celeriac:Worker:Concurrency, else 8).", HelpName = "N" };
+        var prefetch = new Option<int?>("--prefetch") { Description = "Messages leased ahead of free slots (default: Celeriac:Worker:Prefetch, else 8).", HelpName = "N" };
+        queues.Validators.Add(r =>
+        {
+            if (r.Tokens.Count > 0 && r.GetValueOrDefault<string[]>() is not { Length: > 0 }) r.AddError("--queues needs at least one queue name.");
+        });
+        concurrency.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--concurrency must be at least 1.");
+        });
+        prefetch.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 0) r.AddError("--prefetch must be 0 or more.");
+        });
+
+        var command = new Command("worker", "Run only the worker: consume queues and run tasks. The host is not started, so no web port is bound. Stops on Ctrl-C or SIGTERM.")
+        {
+            queues, concurrency, prefetch,
+        };
+        command.SetAction((parsed, _) => GuardAsync(ct => RunWorkerAsync(parsed.GetValue(queues), parsed.GetValue(concurrency), parsed.GetValue(prefetch), ct)));
+        return command;
+    }
+
+    /// <summary><c>all</c> and <c>web</c>: the whole host, with or without the worker hosted service.</summary>
+    private async Task<int> RunHostAsync(bool worker, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Services.GetRequiredService<CeleriacRuntime>().RunWorker = worker;
+            LogHostStarting(worker ? "web + worker" : "web only");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(_cancellation, cancellationToken);
+            await _host.RunAsync(stop.Token).ConfigureAwait(false);
+            return CeleriacExitCodes.Success;
+        }
+        catch (OperationCanceledException) when (_cancellation.IsCancellationRequested || cancellationToken.IsCancellationRequested)
+        {
+            return CeleriacExitCodes.Success;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    private async Task<int> RunWorkerAsync(string[]? queues, int? concurrency, int? prefetch, CancellationToken stoppingToken)
+    {
+        var runtime = Services.GetRequiredService<CeleriacRuntime>();
+        var settings = runtime.Worker;
+        if (queues is { Length: > 0 }) settings.Queues = [.. queues.Distinct(StringComparer.Ordinal)];
+        if (concurrency is { } c) settings.Concurrency = c;
+        if (prefetch is { } p) settings.Prefetch = p;
+        var worker = Services.GetRequiredService<TaskWorker>();
+
+        var queueList = string.Join(",", settings.Queues);
+        LogWorkerStarting(queueList, settings.Concurrency, settings.Prefetch);
+        using var onStop = stoppingToken.Register(() => LogWorkerStopping(settings.ShutdownTimeout));
+        await worker.RunAsync(settings, stoppingToken).ConfigureAwait(false);
+        LogWorkerStopped(queueList);
+        return CeleriacExitCodes.Success;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac starting: {Mode}")]
+    private partial void LogHostStarting(string mode);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac worker started (worker only, no web server): queues {Queues}, concurrency {Concurrency}, prefetch {Prefetch}. Press Ctrl-C to stop")]
+    private partial void LogWorkerStarting(string queues, int concurrency, int prefetch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac worker stopping; running tasks get {ShutdownTimeout} to finish")]
+    private partial void LogWorkerStopping(TimeSpan shutdownTimeout);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac worker stopped (queues {Queues})")]
+    private partial void LogWorkerStopped(string queues);
+}

@@ -1,0 +1,191 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Spectre.Console;
+
+namespace Celeriac.Hosting.CommandLine;
+
+/// <summary>
+/// The command line inside a Celeriac app.
+/// <para>
+/// Lifecycle: one instance per <c>RunCeleriacAsync</c> call. <see cref="RunAsync"/> builds the command tree, parses
+/// the arguments, and runs exactly one command. <c>all</c> and <c>web</c> hand the process to <c>host.RunAsync</c>,
+/// which owns Ctrl-C and SIGTERM; every other command leaves the host unstarted (no hosted service runs, no port is
+/// bound), resolves what it needs from <c>host.Services</c>, and stops on its own <see cref="ShutdownSignal"/>. Parse
+/// errors, bad input and transport failures are turned into messages and exit codes (<see cref="CeleriacExitCodes"/>),
+/// never exceptions.
+/// </para>
+/// </summary>
+internal sealed partial class CeleriacCommandLine
+{
+    private readonly IHost _host;
+    private readonly IAnsiConsole _out;
+    private readonly IAnsiConsole _err;
+    private readonly ILogger _logger;
+    private CancellationToken _cancellation;
+
+    public CeleriacCommandLine(IHost host, IAnsiConsole output, IAnsiConsole error)
+    {
+        _host = host;
+        _out = output;
+        _err = error;
+        _logger = host.Services.GetService<ILoggerFactory>()?.CreateLogger("Celeriac.Hosting") ?? NullLogger.Instance;
+    }
+
+    private IServiceProvider Services => _host.Services;
+
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        _cancellation = cancellationToken;
+        var root = BuildCommands();
+        var parsed = root.Parse(CommandTokens(args));
+        var configuration = new InvocationConfiguration
+        {
+            Output = _out.Profile.Out.Writer,
+            Error = _err.Profile.Out.Writer,
+            // Commands handle Ctrl-C themselves: the host's own lifetime for all/web, a ShutdownSignal for the rest.
+            ProcessTerminationTimeout = null,
+            EnableDefaultExceptionHandler = false,
+        };
+
+        if (parsed.Action is ParseErrorAction parseError)
+        {
+            parseError.ShowHelp = false;
+            parseError.ShowTypoCorrections = true;
+            await parsed.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
+            Error($"Run '{CommandPath(parsed)} --help' for usage.");
+            return CeleriacExitCodes.UsageError;
+        }
+
+        try
+        {
+            return await parsed.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Actions catch their own errors; this is a last resort so that nothing escapes RunCeleriacAsync.
+            return Fail(e);
+        }
+    }
+
+    private RootCommand BuildCommands()
+    {
+        var root = new RootCommand("Runs this app: web server and worker together (the default), either one alone, or a one-off task command.");
+        root.SetAction((_, ct) => RunHostAsync(worker: true, ct));
+
+        var all = new Command("all", "Run the host (web server, if any) and the worker in one process. The default. Host switches after it (--urls URL, --environment NAME, key=value) are left to the host.");
+        all.SetAction((_, ct) => RunHostAsync(worker: true, ct));
+
+        var web = new Command("web", "Run the host without the worker: serve requests and send tasks, run none. Host switches after it are left to the host.");
+        web.SetAction((_, ct) => RunHostAsync(worker: false, ct));
+
+        root.Subcommands.Add(all);
+        root.Subcommands.Add(web);
+        root.Subcommands.Add(BuildWorkerCommand());
+        root.Subcommands.Add(BuildCallCommand());
+        root.Subcommands.Add(BuildInspectCommand());
+        root.Subcommands.Add(BuildPurgeCommand());
+        return root;
+    }
+
+    private static readonly string[] HelpTokens = ["-h", "--help", "-?", "/?", "/h"];
+
+    /// <summary>
+    /// What the parser should see. <c>all</c> and <c>web</c> (and no command) start the host, whose builder has already
+    /// read host switches such as <c>--urls http://…</c>, <c>--environment X</c> or <c>key=value</c>; those are
+    /// dropped here so the parser does not refuse them. Every other command is parsed strictly.
+    /// </summary>
+    private static string[] CommandTokens(string[] args)
+    {
+        if (args.Length == 0 || args.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return args;
+        if (args[0] is "all" or "web") return [args[0]];
+        var first = args[0];
+        var isHostSwitch = (first.StartsWith('-') && first != "--version") || (first.Contains('=', StringComparison.Ordinal) && !first.StartsWith('['));
+        return isHostSwitch && !args.Any(a => a is "worker" or "call" or "inspect" or "purge") ? [] : args;
+    }
+
+    private static string CommandPath(ParseResult parsed)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = parsed.CommandResult; r is not null; r = r.Parent)
+            if (r is CommandResult c) names.Insert(0, c.Command.Name);
+        return string.Join(' ', names);
+    }
+
+    /// <summary>Runs a non-host command under a <see cref="ShutdownSignal"/> and maps what it throws to an exit code.</summary>
+    private async Task<int> GuardAsync(Func<CancellationToken, Task<int>> command)
+    {
+        using var signal = new ShutdownSignal(_cancellation);
+        try
+        {
+            return await command(signal.Token).ConfigureAwait(false);
+        }
+        catch (UsageException e)
+        {
+            Error(e.Message);
+            return CeleriacExitCodes.UsageError;
+        }
+        catch (OperationCanceledException) when (signal.Token.IsCancellationRequested)
+        {
+            Error("Interrupted.");
+            return CeleriacExitCodes.Interrupted;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    private int Fail(Exception e)
+    {
+        var what = e switch
+        {
+            OptionsValidationException => "Configuration error",
+            InvalidOperationException when e.Message.Contains("service for type", StringComparison.Ordinal) =>
+                "Configuration error (is services.AddCeleriac(c => c.Use…()) called with a transport?)",
+            _ => "Error",
+        };
+        Error($"{what}: {e.GetType().Name}: {e.Message}");
+        LogCommandFailed(e);
+        return CeleriacExitCodes.ConfigurationError;
+    }
+
+    /// <summary>Writes a line of data (a task id, a result) to standard output unwrapped and unstyled, so scripts can read it.</summary>
+    private void WriteData(string line) => WriteRaw(_out, line);
+
+    /// <summary>Writes a message to standard error unwrapped (Spectre would wrap it at 80 columns when redirected).</summary>
+    private void Error(string line) => WriteRaw(_err, line);
+
+    private static void WriteRaw(IAnsiConsole console, string line)
+    {
+        var writer = console.Profile.Out.Writer;
+        writer.WriteLine(line);
+        writer.Flush();
+    }
+
+    /// <summary>Parses a JSON option value, or fails with a usage error naming the option.</summary>
+    private static JsonElement ParseJson(string option, string text, string example)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw new UsageException($"{option} is not valid JSON: {e.Message} Example: {option} '{example}'");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Celeriac command failed")]
+    private partial void LogCommandFailed(Exception exception);
+}
+
+/// <summary>Bad input found while running a command: reported with exit code 2.</summary>
+internal sealed class UsageException(string message) : Exception(message);

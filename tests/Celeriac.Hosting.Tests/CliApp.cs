@@ -1,0 +1,84 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Celeriac.Hosting.Tests;
+
+/// <summary>A generic host with Celeriac in memory and a few tasks, plus helpers to run commands in-process.</summary>
+internal sealed class CliApp : IAsyncDisposable
+{
+    public CliApp(bool withTransport = true)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddCeleriac(c =>
+        {
+            if (withTransport) c.UseInMemory();
+            c.ConfigureWorker(o => o.FetchWait = TimeSpan.FromMilliseconds(200));
+        });
+        Host = builder.Build();
+        Host.MapTask("math.add", (int a, int b) => a + b);
+        Host.MapTask("math.fail", () => { throw new InvalidOperationException("boom"); });
+    }
+
+    public IHost Host { get; }
+
+    public ITaskClient Client => Host.Services.GetRequiredService<ITaskClient>();
+
+    public Transport.ITaskTransport Transport => Host.Services.GetRequiredService<Transport.ITaskTransport>();
+
+    /// <summary>Runs one command with a recording console; returns the exit code and everything written.</summary>
+    public async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
+    {
+        var (console, writer) = RecordingConsole();
+        var code = await Host.RunCeleriacAsync(args, console).WaitAsync(TimeSpan.FromSeconds(30));
+        return (code, writer.ToString());
+    }
+
+    /// <summary>Starts the <c>worker</c> command in the background; dispose the result to stop it and check it exited cleanly.</summary>
+    public BackgroundWorker StartWorker(params string[] extraArgs)
+    {
+        var (console, writer) = RecordingConsole();
+        var stop = new CancellationTokenSource();
+        var run = Host.RunCeleriacAsync(["worker", "-c", "2", .. extraArgs], console, cancellationToken: stop.Token);
+        return new BackgroundWorker(run, stop, writer);
+    }
+
+    public static (IAnsiConsole Console, StringWriter Writer) RecordingConsole()
+    {
+        var writer = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(writer),
+            Enrichment = new ProfileEnrichment { UseDefaultEnrichers = false },
+        });
+        console.Profile.Width = 200;
+        return (console, writer);
+    }
+
+    /// <summary>Table borders turned into '|' and runs of spaces into one, so rows can be matched with plain text.</summary>
+    public static string Flatten(string output) =>
+        Regex.Replace(Regex.Replace(output, "[│┃║|]", "|"), "[ \\t]+", " ");
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Host is IAsyncDisposable d) await d.DisposeAsync();
+        else Host.Dispose();
+    }
+}
+
+internal sealed class BackgroundWorker(Task<int> run, CancellationTokenSource stop, StringWriter output) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync();
+        var code = await run.WaitAsync(TimeSpan.FromSeconds(15));
+        stop.Dispose();
+        Assert.True(code == CeleriacExitCodes.Success, $"worker exited with {code}: {output}");
+    }
+}
