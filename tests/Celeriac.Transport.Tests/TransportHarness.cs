@@ -1,0 +1,60 @@
+using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Celeriac.Transport.Tests;
+
+/// <summary>A transport and result store on fresh storage, built through <c>AddCeleriac</c> as an app would.</summary>
+public sealed class TransportHarness : IAsyncDisposable
+{
+    private readonly ServiceProvider _provider;
+    private readonly Action? _cleanup;
+
+    public TransportHarness(Action<CeleriacBuilder> use, TimeProvider time, Action? cleanup = null)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(time);
+        services.AddCeleriac(use);
+        _provider = services.BuildServiceProvider();
+        _cleanup = cleanup;
+        Time = time;
+    }
+
+    public TimeProvider Time { get; }
+    public IServiceProvider Services => _provider;
+    public ITaskTransport Transport => _provider.GetRequiredService<ITaskTransport>();
+    public IResultStore Results => _provider.GetRequiredService<IResultStore>();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _provider.DisposeAsync();
+        _cleanup?.Invoke();
+    }
+}
+
+/// <summary>Fixtures for each transport.</summary>
+public static class Fixtures
+{
+    public static TransportHarness InMemory(TimeProvider time) => new(c => c.UseInMemory(), time);
+
+    /// <summary>A fresh temp file, deleted (with its WAL files) when the harness is disposed.</summary>
+    public static TransportHarness SqliteTemp(TimeProvider time)
+    {
+        var path = TempDatabasePath();
+        return new TransportHarness(c => c.UseSqlite(path), time, () => DeleteDatabase(path));
+    }
+
+    /// <summary>Another engine on <paramref name="path"/>, as a second process would have; leaves the file.</summary>
+    public static TransportHarness Sqlite(string path, TimeProvider time) => new(c => c.UseSqlite(path), time);
+
+    public static string TempDatabasePath() =>
+        Path.Combine(Path.GetTempPath(), "celeriac-transport-tests", Guid.NewGuid().ToString("N"), "celeriac.db");
+
+    public static void DeleteDatabase(string path)
+    {
+        foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+            if (File.Exists(file)) File.Delete(file);
+        var directory = Path.GetDirectoryName(path);
+        if (directory is not null && Directory.Exists(directory) && !Directory.EnumerateFileSystemEntries(directory).Any())
+            Directory.Delete(directory);
+    }
+}

@@ -1,0 +1,11 @@
+namespace Celeriac.Transport.Tests;
+
+public sealed class InMemoryTransportTests : TransportContractTests
+{
+    protected override TransportHarness Open(TimeProvider time) => Fixtures.InMemory(time);
+}
+
+public sealed class SqliteTransportTests : TransportContractTests
+{
+    protected override TransportHarness Open(TimeProvider time) => Fixtures.SqliteTemp(time);
+}
