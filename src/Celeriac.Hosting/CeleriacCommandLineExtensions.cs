@@ -36,10 +36,11 @@ public static class CeleriacCommandLineExtensions
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(args);
-        var error = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        var output = CreateConsole(Console.Out, Console.IsOutputRedirected);
+        var error = CreateConsole(Console.Error, Console.IsErrorRedirected);
         try
         {
-            return await new CeleriacCommandLine(host, AnsiConsole.Console, error).RunAsync(args, cancellationToken).ConfigureAwait(false);
+            return await new CeleriacCommandLine(host, output, error).RunAsync(args, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -58,6 +59,15 @@ public static class CeleriacCommandLineExtensions
         ArgumentNullException.ThrowIfNull(console);
         return new CeleriacCommandLine(host, console, error ?? console).RunAsync(args, cancellationToken);
     }
+
+    /// <summary>A console on a standard stream; plain text (no colours, no animation) when the stream is redirected.</summary>
+    private static IAnsiConsole CreateConsole(TextWriter writer, bool redirected) => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(writer),
+        Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
+        ColorSystem = redirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        Interactive = redirected ? InteractionSupport.No : InteractionSupport.Detect,
+    });
 
     private static async ValueTask DisposeAsync(IHost host)
     {

@@ -93,6 +93,9 @@ public sealed class CallCommandTests
     [InlineData("call")]
     [InlineData("call", "math.add", "--timeout", "0")]
     [InlineData("call", "math.add", "--priority", "high")]
+    [InlineData("call", "math.add", "--timeout", "soon")]
+    [InlineData("call", "math.add", "--countdown", "-1")]
+    [InlineData("call", "math.add", "--countdown", "NaN")]
     public async Task Call_usage_errors_exit_2(params string[] args)
     {
         await using var app = new CliApp();

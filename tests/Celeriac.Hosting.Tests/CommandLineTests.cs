@@ -49,6 +49,11 @@ public sealed class CommandLineTests
     [InlineData("worker", "-c", "0")]
     [InlineData("worker", "--prefetch", "-1")]
     [InlineData("worker", "--bogus")]
+    [InlineData("worker", "-c", "x")]
+    [InlineData("worker", "--bogus", "-c", "x")]
+    [InlineData("worker", "-q", ",")]
+    [InlineData("inspect", "--dead-letters", "many")]
+    [InlineData("--environment", "Test", "inspect")]
     [InlineData("inspect", "--dead-letters", "-3")]
     public async Task Bad_options_exit_2(params string[] args)
     {
@@ -79,15 +84,17 @@ public sealed class CommandLineTests
         Assert.Contains("Configuration error", output, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Web_runs_the_host_without_the_worker_until_stopped()
+    [Theory]
+    [InlineData("web", "--environment", "Test", "Some:Key=1")]
+    [InlineData("--environment", "Test", "web")]
+    public async Task Web_runs_the_host_without_the_worker_until_stopped(params string[] args)
     {
         await using var app = new CliApp();
         var handle = await app.Client.SendAsync("math.add", new[] { 1, 1 });
         var (console, _) = CliApp.RecordingConsole();
         using var stop = new CancellationTokenSource();
 
-        var run = app.Host.RunCeleriacAsync(["web", "--environment", "Test", "Some:Key=1"], console, cancellationToken: stop.Token);
+        var run = app.Host.RunCeleriacAsync(args, console, cancellationToken: stop.Token);
         var lifetime = (Microsoft.Extensions.Hosting.IHostApplicationLifetime)app.Host.Services.GetService(typeof(Microsoft.Extensions.Hosting.IHostApplicationLifetime))!;
         var started = new TaskCompletionSource();
         lifetime.ApplicationStarted.Register(() => started.TrySetResult());

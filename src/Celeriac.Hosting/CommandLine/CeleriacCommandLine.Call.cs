@@ -20,18 +20,10 @@ internal sealed partial class CeleriacCommandLine
         var args = new Option<string?>("--args") { Description = "Positional arguments as a JSON array, e.g. '[2, 3]'.", HelpName = "JSON" };
         var kwargs = new Option<string?>("--kwargs") { Description = "Keyword arguments as a JSON object, e.g. '{\"a\": 2, \"b\": 3}'.", HelpName = "JSON" };
         var queue = new Option<string?>("--queue") { Description = "Queue to send to (default: the task's queue, else Celeriac:DefaultQueue).", HelpName = "Q" };
-        var countdown = new Option<double?>("--countdown") { Description = "Run no earlier than this many seconds from now.", HelpName = "SECONDS" };
-        var priority = new Option<int>("--priority") { Description = "Higher runs first within a queue (default 0).", HelpName = "N" };
+        var countdown = SecondsOption("--countdown", "Run no earlier than this many seconds from now.", allowZero: true);
+        var priority = IntOption("--priority", "Higher runs first within a queue (default 0).");
         var wait = new Option<bool>("--wait") { Description = "Wait for the task to finish, showing its state, then print its result as JSON." };
-        var timeout = new Option<double?>("--timeout") { Description = "With --wait: give up after this many seconds (exit code 3). Default: wait until it finishes.", HelpName = "SECONDS" };
-        countdown.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<double?>() is < 0) r.AddError("--countdown must be 0 or more seconds.");
-        });
-        timeout.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<double?>() is <= 0) r.AddError("--timeout must be more than 0 seconds.");
-        });
+        var timeout = SecondsOption("--timeout", "With --wait: give up after this many seconds (exit code 3). Default: wait until it finishes.", allowZero: false);
 
         var command = new Command("call", "Send a task and print its id; with --wait, wait for it and print its result as JSON.")
         {
@@ -39,7 +31,7 @@ internal sealed partial class CeleriacCommandLine
         };
         command.SetAction((parsed, _) => GuardAsync(ct => CallAsync(
             new CallRequest(parsed.GetValue(task)!, parsed.GetValue(args), parsed.GetValue(kwargs), parsed.GetValue(queue),
-                parsed.GetValue(countdown), parsed.GetValue(priority), parsed.GetValue(wait), parsed.GetValue(timeout)),
+                parsed.GetValue(countdown), parsed.GetValue(priority) ?? 0, parsed.GetValue(wait), parsed.GetValue(timeout)),
             ct)));
         return command;
     }

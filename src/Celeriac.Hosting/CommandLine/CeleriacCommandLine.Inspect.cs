@@ -13,23 +13,14 @@ internal sealed partial class CeleriacCommandLine
     private Command BuildInspectCommand()
     {
         var task = new Option<string?>("--task") { Description = "Show one task's state, result, error, retries and update time instead (exit code 4 when unknown).", HelpName = "ID" };
-        var deadLetters = new Option<int>("--dead-letters")
-        {
-            Description = "How many of the newest dead letters to list (0 for none).",
-            HelpName = "N",
-            DefaultValueFactory = _ => 10,
-        };
-        deadLetters.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 0) r.AddError("--dead-letters must be 0 or more.");
-        });
+        var deadLetters = IntOption("--dead-letters", "How many of the newest dead letters to list (default 10; 0 for none).", min: 0);
         var command = new Command("inspect", "Show queue depths (ready, delayed, leased, dead letters), the registered tasks and the newest dead letters.")
         {
             task, deadLetters,
         };
         command.SetAction((parsed, _) => GuardAsync(ct => parsed.GetValue(task) is { } id
             ? InspectTaskAsync(id, ct)
-            : InspectAsync(parsed.GetValue(deadLetters), ct)));
+            : InspectAsync(parsed.GetValue(deadLetters) ?? 10, ct)));
         return command;
     }
 

@@ -15,22 +15,15 @@ internal sealed partial class CeleriacCommandLine
         {
             Description = "Queues to consume, comma-separated or repeated (default: Celeriac:Worker:Queues, else 'default').",
             HelpName = "a,b",
-            CustomParser = r => [.. r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
+            CustomParser = r =>
+            {
+                string[] names = [.. r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+                if (names.Length == 0) r.AddError("--queues needs at least one queue name.");
+                return names;
+            },
         };
-        var concurrency = new Option<int?>("--concurrency", "-c") { Description = "Tasks run at once (default: Celeriac:Worker:Concurrency, else 8).", HelpName = "N" };
-        var prefetch = new Option<int?>("--prefetch") { Description = "Messages leased ahead of free slots (default: Celeriac:Worker:Prefetch, else 8).", HelpName = "N" };
-        queues.Validators.Add(r =>
-        {
-            if (r.Tokens.Count > 0 && r.GetValueOrDefault<string[]>() is not { Length: > 0 }) r.AddError("--queues needs at least one queue name.");
-        });
-        concurrency.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--concurrency must be at least 1.");
-        });
-        prefetch.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int?>() is < 0) r.AddError("--prefetch must be 0 or more.");
-        });
+        var concurrency = IntOption("--concurrency", "Tasks run at once (default: Celeriac:Worker:Concurrency, else 8).", min: 1, "-c");
+        var prefetch = IntOption("--prefetch", "Messages leased ahead of free slots (default: Celeriac:Worker:Prefetch, else 8).", min: 0);
 
         var command = new Command("worker", "Run only the worker: consume queues and run tasks. The host is not started, so no web port is bound. Stops on Ctrl-C or SIGTERM.")
         {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -44,7 +45,16 @@ internal sealed partial class CeleriacCommandLine
     {
         _cancellation = cancellationToken;
         var root = BuildCommands();
-        var parsed = root.Parse(CommandTokens(args));
+        ParseResult parsed;
+        try
+        {
+            parsed = root.Parse(CommandTokens(args));
+        }
+        catch (Exception e)
+        {
+            Error($"Could not parse the command line: {e.Message}");
+            return CeleriacExitCodes.UsageError;
+        }
         var configuration = new InvocationConfiguration
         {
             Output = _out.Profile.Out.Writer,
@@ -98,16 +108,17 @@ internal sealed partial class CeleriacCommandLine
 
     /// <summary>
     /// What the parser should see. <c>all</c> and <c>web</c> (and no command) start the host, whose builder has already
-    /// read host switches such as <c>--urls http://…</c>, <c>--environment X</c> or <c>key=value</c>; those are
-    /// dropped here so the parser does not refuse them. Every other command is parsed strictly.
+    /// read host switches such as <c>--urls http://…</c>, <c>--environment X</c> or <c>key=value</c>, before or after
+    /// the command; those are dropped here so the parser does not refuse them. Every other command is parsed strictly.
     /// </summary>
     private static string[] CommandTokens(string[] args)
     {
         if (args.Length == 0 || args.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return args;
-        if (args[0] is "all" or "web") return [args[0]];
+        var command = Array.FindIndex(args, a => a is "all" or "web" or "worker" or "call" or "inspect" or "purge");
+        if (command >= 0) return args[command] is "all" or "web" ? [args[command]] : args;
         var first = args[0];
         var isHostSwitch = (first.StartsWith('-') && first != "--version") || (first.Contains('=', StringComparison.Ordinal) && !first.StartsWith('['));
-        return isHostSwitch && !args.Any(a => a is "worker" or "call" or "inspect" or "purge") ? [] : args;
+        return isHostSwitch ? [] : args;
     }
 
     private static string CommandPath(ParseResult parsed)
@@ -168,6 +179,42 @@ internal sealed partial class CeleriacCommandLine
         writer.WriteLine(line);
         writer.Flush();
     }
+
+    /// <summary>A whole-number option; a value that is not a number or is below <paramref name="min"/> is a parse error (exit code 2).</summary>
+    private static Option<int?> IntOption(string name, string description, int min = int.MinValue, params string[] aliases) => new(name, aliases)
+    {
+        Description = description,
+        HelpName = "N",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                r.AddError($"{name} must be a whole number, not '{text}'.");
+            else if (value < min)
+                r.AddError($"{name} must be at least {min.ToString(CultureInfo.InvariantCulture)}, not {text}.");
+            else
+                return value;
+            return null;
+        },
+    };
+
+    /// <summary>A number of seconds; a value that is not a number, or is negative (or zero unless <paramref name="allowZero"/>), is a parse error.</summary>
+    private static Option<double?> SecondsOption(string name, string description, bool allowZero) => new(name)
+    {
+        Description = description,
+        HelpName = "SECONDS",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value) || value > TimeSpan.MaxValue.TotalSeconds / 2)
+                r.AddError($"{name} must be a number of seconds, not '{text}'.");
+            else if (value < 0 || (value == 0 && !allowZero))
+                r.AddError($"{name} must be {(allowZero ? "0 or more" : "more than 0")} seconds, not {text}.");
+            else
+                return value;
+            return null;
+        },
+    };
 
     /// <summary>Parses a JSON option value, or fails with a usage error naming the option.</summary>
     private static JsonElement ParseJson(string option, string text, string example)
