@@ -1,5 +1,6 @@
 using Celeriac.Transport;
 using Celeriac.Worker;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -24,8 +25,8 @@ public static class CeleriacServiceCollectionExtensions
             services.AddSingleton(registry);
         }
 
-        services.AddOptions<CeleriacOptions>().BindConfiguration("Celeriac").Validate(o => o.MaxMessageBytes > 0 && o.WarnMessageBytes > 0 && !string.IsNullOrWhiteSpace(o.DefaultQueue), "Celeriac options: sizes must be positive and DefaultQueue set.").ValidateOnStart();
-        services.AddOptions<WorkerOptions>().BindConfiguration("Celeriac:Worker").Validate(o => o.Concurrency > 0 && o.Prefetch >= 0 && o.Queues.Count > 0 && o.LeaseDuration > TimeSpan.Zero, "Worker options: Concurrency > 0, Prefetch >= 0, at least one queue, a positive lease.").ValidateOnStart();
+        services.AddOptions<CeleriacOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac", o)).Validate(o => o.MaxMessageBytes > 0 && o.WarnMessageBytes > 0 && !string.IsNullOrWhiteSpace(o.DefaultQueue), "Celeriac options: sizes must be positive and DefaultQueue set.").ValidateOnStart();
+        services.AddOptions<WorkerOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Worker", o)).Validate(o => o.Concurrency > 0 && o.Prefetch >= 0 && o.Queues.Count > 0 && o.LeaseDuration > TimeSpan.Zero, "Worker options: Concurrency > 0, Prefetch >= 0, at least one queue, a positive lease.").ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<CeleriacRuntime>();
         services.TryAddSingleton<TaskClient>();
@@ -37,6 +38,10 @@ public static class CeleriacServiceCollectionExtensions
         configure?.Invoke(builder);
         return builder;
     }
+
+    /// <summary>Binds a configuration section when the container has configuration (a host always does).</summary>
+    private static void Bind(IServiceProvider services, string section, object options) =>
+        services.GetService<IConfiguration>()?.GetSection(section).Bind(options);
 }
 
 /// <summary>Registers tasks on a built host (a <c>WebApplication</c> or a generic host).</summary>

@@ -222,11 +222,3 @@ internal sealed partial class TaskWorker
     [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} ({TaskId}) cancelled by shutdown; message released to its queue")]
     private partial void LogReleasedOnShutdown(string task, string taskId);
 }
-
-/// <summary>Raised when a task runs past its soft or hard time limit. Not retried unless its policy names it.</summary>
-public sealed class TimeLimitExceededException : TimeoutException
-{
-    internal TimeLimitExceededException(string message) : base(message)
-    {
-    }
-}

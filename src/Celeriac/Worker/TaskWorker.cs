@@ -58,6 +58,11 @@ internal sealed partial class TaskWorker(
 
         await FetchLoopAsync(queues, slots, buffer.Writer, settings, stoppingToken).ConfigureAwait(false);
         buffer.Writer.TryComplete();
+        while (buffer.Reader.TryRead(out var notStarted))
+        {
+            await TryAsync(async () => { await ReleaseAsync(notStarted).ConfigureAwait(false); return true; }, "release").ConfigureAwait(false);
+            slots.Release();
+        }
 
         var all = Task.WhenAll(runners);
         if (await Task.WhenAny(all, Task.Delay(settings.ShutdownTimeout, time, CancellationToken.None)).ConfigureAwait(false) != all)

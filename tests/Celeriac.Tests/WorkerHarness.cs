@@ -1,0 +1,93 @@
+using Celeriac.Memory;
+using Celeriac.Transport;
+using Celeriac.Worker;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Celeriac.Tests;
+
+/// <summary>A service provider with the in-memory transport, a fake clock and a running worker.</summary>
+internal sealed class WorkerHarness : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _worker;
+
+    public WorkerHarness(Action<CeleriacBuilder> configure, Action<IServiceCollection>? services = null, Action<WorkerOptions>? worker = null)
+    {
+        var collection = new ServiceCollection();
+        collection.AddLogging();
+        collection.AddSingleton<TimeProvider>(Time);
+        services?.Invoke(collection);
+        collection.AddCeleriac(c =>
+        {
+            c.UseInMemory();
+            configure(c);
+        });
+        Provider = collection.BuildServiceProvider();
+        Options = new WorkerOptions { Concurrency = 4, Prefetch = 2, LeaseDuration = TimeSpan.FromSeconds(30), FetchWait = TimeSpan.FromSeconds(1), ShutdownTimeout = TimeSpan.FromSeconds(5) };
+        worker?.Invoke(Options);
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
+    public ServiceProvider Provider { get; }
+    public WorkerOptions Options { get; }
+    public ITaskClient Client => Provider.GetRequiredService<ITaskClient>();
+    public InMemoryTransport Transport => Provider.GetRequiredService<InMemoryTransport>();
+    public IResultStore Results => Provider.GetRequiredService<IResultStore>();
+    public TaskWorker Worker => Provider.GetRequiredService<TaskWorker>();
+
+    public WorkerHarness Start()
+    {
+        _worker = Task.Run(() => Worker.RunAsync(Options, _stop.Token));
+        return this;
+    }
+
+    public async Task StopAsync()
+    {
+        await _stop.CancelAsync();
+        if (_worker is not null) await _worker.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Waits (in real time) until the task's stored state is one of <paramref name="states"/>.</summary>
+    public async Task<TaskResult> WaitForStateAsync(string id, params string[] states)
+    {
+        var result = await Eventually.GetAsync(async () =>
+        {
+            var r = await Results.GetAsync(id);
+            return r is not null && states.Contains(r.State) ? r : null;
+        });
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await Provider.DisposeAsync();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>Waits on a condition with a real-time timeout, yielding between checks.</summary>
+internal static class Eventually
+{
+    public static async Task<T> GetAsync<T>(Func<Task<T?>> probe, TimeSpan? timeout = null) where T : class
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            if (await probe() is { } value) return value;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition was not met in time.");
+            await Task.Delay(5);
+        }
+    }
+
+    public static async Task TrueAsync(Func<bool> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition was not met in time.");
+            await Task.Delay(5);
+        }
+    }
+}
