@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the whole Celeriac test suite on a fresh machine: installs what the tests need, builds once,
+# runs every test project, and ends with one line "N passed, N failed" summed from the TRX results.
+# Exit status: 0 only when at least one test ran and none failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+results="artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+echo "== build"
+if ! dotnet build Celeriac.slnx -c Release -nologo -v:q; then
+  echo "0 passed, 1 failed"
+  echo "build failed" >&2
+  exit 1
+fi
+
+echo "== test"
+dotnet test Celeriac.slnx -c Release --no-build -nologo \
+  --logger "trx" --logger "console;verbosity=minimal" \
+  --results-directory "$results" \
+  --blame-hang-timeout 5m
+status=$?
+
+passed=0
+failed=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+done
+
+echo "$passed passed, $failed failed"
+if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ] || [ "$status" -ne 0 ]; then
+  exit 1
+fi
