@@ -9,7 +9,7 @@ namespace Celeriac.Hosting.Tests;
 /// <summary>A generic host with Celeriac in memory and a few tasks, plus helpers to run commands in-process.</summary>
 internal sealed class CliApp : IAsyncDisposable
 {
-    public CliApp(bool withTransport = true)
+    public CliApp(Action<CeleriacBuilder>? configure = null, bool withTransport = true)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -17,6 +17,7 @@ internal sealed class CliApp : IAsyncDisposable
         {
             if (withTransport) c.UseInMemory();
             c.ConfigureWorker(o => o.FetchWait = TimeSpan.FromMilliseconds(200));
+            configure?.Invoke(c);
         });
         Host = builder.Build();
         Host.MapTask("math.add", (int a, int b) => a + b);
@@ -29,12 +30,13 @@ internal sealed class CliApp : IAsyncDisposable
 
     public Transport.ITaskTransport Transport => Host.Services.GetRequiredService<Transport.ITaskTransport>();
 
-    /// <summary>Runs one command with a recording console; returns the exit code and everything written.</summary>
-    public async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
+    /// <summary>Runs one command with recording consoles for standard output and standard error.</summary>
+    public async Task<CommandRun> RunAsync(params string[] args)
     {
-        var (console, writer) = RecordingConsole();
-        var code = await Host.RunCeleriacAsync(args, console).WaitAsync(TimeSpan.FromSeconds(30));
-        return (code, writer.ToString());
+        var (output, outWriter) = RecordingConsole();
+        var (error, errWriter) = RecordingConsole();
+        var code = await Host.RunCeleriacAsync(args, output, error).WaitAsync(TimeSpan.FromSeconds(30));
+        return new CommandRun(code, outWriter.ToString(), errWriter.ToString());
     }
 
     /// <summary>Starts the <c>worker</c> command in the background; dispose the result to stop it and check it exited cleanly.</summary>
@@ -70,6 +72,18 @@ internal sealed class CliApp : IAsyncDisposable
         if (Host is IAsyncDisposable d) await d.DisposeAsync();
         else Host.Dispose();
     }
+}
+
+/// <summary>What a command did: its exit code and what it wrote to standard output and standard error.</summary>
+internal sealed record CommandRun(int ExitCode, string Out, string Err)
+{
+    /// <summary>Both streams, for messages whose stream does not matter to a test.</summary>
+    public string All => Out + Err;
+
+    /// <summary>The non-empty lines of standard output.</summary>
+    public string[] OutLines => Out.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public override string ToString() => $"exit {ExitCode}\n--- out ---\n{Out}\n--- err ---\n{Err}";
 }
 
 internal sealed class BackgroundWorker(Task<int> run, CancellationTokenSource stop, StringWriter output) : IAsyncDisposable

@@ -9,11 +9,11 @@ public sealed class CommandLineTests
     {
         await using var app = new CliApp();
 
-        var (code, output) = await app.RunAsync(option);
+        var run = await app.RunAsync(option);
 
-        Assert.Equal(CeleriacExitCodes.Success, code);
+        Assert.Equal(CeleriacExitCodes.Success, run.ExitCode);
         foreach (var command in new[] { "all", "web", "worker", "call", "inspect", "purge" })
-            Assert.Contains(command, output, StringComparison.Ordinal);
+            Assert.Contains(command, run.All, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -27,10 +27,10 @@ public sealed class CommandLineTests
     {
         await using var app = new CliApp();
 
-        var (code, output) = await app.RunAsync(command, "--help");
+        var run = await app.RunAsync(command, "--help");
 
-        Assert.Equal(CeleriacExitCodes.Success, code);
-        Assert.Contains(expected, output, StringComparison.Ordinal);
+        Assert.Equal(CeleriacExitCodes.Success, run.ExitCode);
+        Assert.Contains(expected, run.All, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -38,11 +38,11 @@ public sealed class CommandLineTests
     {
         await using var app = new CliApp();
 
-        var (code, output) = await app.RunAsync("wrker");
+        var run = await app.RunAsync("wrker");
 
-        Assert.Equal(CeleriacExitCodes.UsageError, code);
-        Assert.Contains("'wrker'", output, StringComparison.Ordinal);
-        Assert.Contains("--help", output, StringComparison.Ordinal);
+        Assert.Equal(CeleriacExitCodes.UsageError, run.ExitCode);
+        Assert.Contains("'wrker'", run.All, StringComparison.Ordinal);
+        Assert.Contains("--help", run.All, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -59,9 +59,9 @@ public sealed class CommandLineTests
     {
         await using var app = new CliApp();
 
-        var (code, _) = await app.RunAsync(args);
+        var run = await app.RunAsync(args);
 
-        Assert.Equal(CeleriacExitCodes.UsageError, code);
+        Assert.Equal(CeleriacExitCodes.UsageError, run.ExitCode);
     }
 
     [Fact]
@@ -78,10 +78,10 @@ public sealed class CommandLineTests
     {
         await using var app = new CliApp(withTransport: false);
 
-        var (code, output) = await app.RunAsync("inspect");
+        var run = await app.RunAsync("inspect");
 
-        Assert.Equal(CeleriacExitCodes.ConfigurationError, code);
-        Assert.Contains("Configuration error", output, StringComparison.Ordinal);
+        Assert.Equal(CeleriacExitCodes.ConfigurationError, run.ExitCode);
+        Assert.Contains("Configuration error", run.All, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -18,10 +18,10 @@ public sealed class InspectAndPurgeCommandTests
         await app.Client.SendAsync("math.add", new[] { 3, 4 });
         await app.Client.SendAsync("math.add", new[] { 5, 6 }, o => o.Countdown = TimeSpan.FromHours(1));
 
-        var (code, output) = await app.RunAsync("inspect");
+        var run = await app.RunAsync("inspect");
 
-        Assert.True(code == CeleriacExitCodes.Success, output);
-        var flat = CliApp.Flatten(output);
+        Assert.True(run.ExitCode == CeleriacExitCodes.Success, run.ToString());
+        var flat = CliApp.Flatten(run.Out);
         Assert.Contains("| default | 2 | 1 | 0 | 1 |", flat, StringComparison.Ordinal);
         Assert.Contains("| math.add |", flat, StringComparison.Ordinal);
         Assert.Contains("| math.fail |", flat, StringComparison.Ordinal);
@@ -33,11 +33,11 @@ public sealed class InspectAndPurgeCommandTests
     {
         await using var app = new CliApp();
 
-        var (code, output) = await app.RunAsync("inspect", "--dead-letters", "0");
+        var run = await app.RunAsync("inspect", "--dead-letters", "0");
 
-        Assert.Equal(CeleriacExitCodes.Success, code);
-        Assert.Contains("(no queues yet)", output, StringComparison.Ordinal);
-        Assert.DoesNotContain("dead letters (up to", output, StringComparison.Ordinal);
+        Assert.Equal(CeleriacExitCodes.Success, run.ExitCode);
+        Assert.Contains("(no queues yet)", run.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("dead letters (up to", run.Out, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -48,10 +48,10 @@ public sealed class InspectAndPurgeCommandTests
         await using (app.StartWorker())
             Assert.Equal(TaskStates.Success, (await handle.WaitAsync(TimeSpan.FromSeconds(20)))?.State);
 
-        var (code, output) = await app.RunAsync("inspect", "--task", handle.Id);
+        var run = await app.RunAsync("inspect", "--task", handle.Id);
 
-        Assert.True(code == CeleriacExitCodes.Success, output);
-        var flat = CliApp.Flatten(output);
+        Assert.True(run.ExitCode == CeleriacExitCodes.Success, run.ToString());
+        var flat = CliApp.Flatten(run.Out);
         Assert.Contains("| State | SUCCESS |", flat, StringComparison.Ordinal);
         Assert.Contains("| Result | 42 |", flat, StringComparison.Ordinal);
         Assert.Contains("| Task | math.add |", flat, StringComparison.Ordinal);
@@ -62,10 +62,10 @@ public sealed class InspectAndPurgeCommandTests
     {
         await using var app = new CliApp();
 
-        var (code, output) = await app.RunAsync("inspect", "--task", "no-such-task");
+        var run = await app.RunAsync("inspect", "--task", "no-such-task");
 
-        Assert.Equal(CeleriacExitCodes.NotFound, code);
-        Assert.Contains("No record of task no-such-task", output, StringComparison.Ordinal);
+        Assert.Equal(CeleriacExitCodes.NotFound, run.ExitCode);
+        Assert.Contains("No record of task no-such-task", run.Err, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -75,10 +75,10 @@ public sealed class InspectAndPurgeCommandTests
         for (var i = 0; i < 3; i++) await app.Client.SendAsync("math.add", new[] { i, i });
         await app.Client.SendAsync("math.add", new[] { 9, 9 }, o => o.Queue = "other");
 
-        var (code, output) = await app.RunAsync("purge", "default", "--yes");
+        var run = await app.RunAsync("purge", "default", "--yes");
 
-        Assert.True(code == CeleriacExitCodes.Success, output);
-        Assert.Contains("Purged 3 message(s) from queue 'default'.", output, StringComparison.Ordinal);
+        Assert.True(run.ExitCode == CeleriacExitCodes.Success, run.ToString());
+        Assert.Contains("Purged 3 message(s) from queue 'default'.", run.Out, StringComparison.Ordinal);
         var stats = await app.Transport.GetQueueStatsAsync();
         Assert.DoesNotContain(stats, s => s.Queue == "default" && s.Ready + s.Delayed > 0);
         Assert.Equal(1, Assert.Single(stats, s => s.Queue == "other").Ready);
@@ -89,8 +89,8 @@ public sealed class InspectAndPurgeCommandTests
     {
         await using var app = new CliApp();
 
-        var (code, _) = await app.RunAsync("purge");
+        var run = await app.RunAsync("purge");
 
-        Assert.Equal(CeleriacExitCodes.UsageError, code);
+        Assert.Equal(CeleriacExitCodes.UsageError, run.ExitCode);
     }
 }

@@ -45,6 +45,7 @@ internal sealed partial class CeleriacCommandLine
         var keywords = request.Kwargs is null ? (JsonElement?)null : KeywordArguments(request.Kwargs);
 
         var client = Services.GetRequiredService<ITaskClient>();
+        WarnIfInMemory();
         if (Services.GetRequiredService<TaskRegistry>().Find(request.Task) is null)
             Error($"Warning: no task named '{request.Task}' is registered in this app; sending anyway (a worker elsewhere may know it).");
 

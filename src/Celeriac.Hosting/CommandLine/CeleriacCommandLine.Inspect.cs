@@ -27,6 +27,7 @@ internal sealed partial class CeleriacCommandLine
     private async Task<int> InspectAsync(int deadLetterCount, CancellationToken cancellationToken)
     {
         var transport = Services.GetRequiredService<ITaskTransport>();
+        WarnIfInMemory();
         var registry = Services.GetRequiredService<TaskRegistry>();
         var defaultQueue = Services.GetRequiredService<IOptions<CeleriacOptions>>().Value.DefaultQueue;
         var stats = await transport.GetQueueStatsAsync(cancellationToken).ConfigureAwait(false);
@@ -67,6 +68,7 @@ internal sealed partial class CeleriacCommandLine
     private async Task<int> InspectTaskAsync(string id, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(id)) throw new UsageException("--task needs a task id.");
+        WarnIfInMemory();
         var result = await Services.GetRequiredService<IResultStore>().GetAsync(id, cancellationToken).ConfigureAwait(false);
         if (result is null)
         {

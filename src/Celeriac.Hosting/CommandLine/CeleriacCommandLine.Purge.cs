@@ -25,6 +25,7 @@ internal sealed partial class CeleriacCommandLine
     {
         if (string.IsNullOrWhiteSpace(queue)) throw new UsageException("QUEUE must not be empty.");
         var transport = Services.GetRequiredService<ITaskTransport>();
+        WarnIfInMemory();
         if (!yes && _out.Profile.Capabilities.Interactive && !Console.IsInputRedirected)
         {
             var stats = (await transport.GetQueueStatsAsync(cancellationToken).ConfigureAwait(false)).FirstOrDefault(s => s.Queue == queue);

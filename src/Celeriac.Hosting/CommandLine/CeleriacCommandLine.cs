@@ -3,6 +3,8 @@ using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text.Json;
+using Celeriac.Memory;
+using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -142,6 +144,11 @@ internal sealed partial class CeleriacCommandLine
             Error(e.Message);
             return CeleriacExitCodes.UsageError;
         }
+        catch (MessageTooLargeException e)
+        {
+            Error(e.Message);
+            return CeleriacExitCodes.UsageError;
+        }
         catch (OperationCanceledException) when (signal.Token.IsCancellationRequested)
         {
             Error("Interrupted.");
@@ -165,6 +172,16 @@ internal sealed partial class CeleriacCommandLine
         Error($"{what}: {e.GetType().Name}: {e.Message}");
         LogCommandFailed(e);
         return CeleriacExitCodes.ConfigurationError;
+    }
+
+    /// <summary>
+    /// The in-memory transport lives and dies with this process: a one-off command (call, inspect, purge) sees none of
+    /// another process's messages, and what it sends is lost when it exits unless this process also runs a worker.
+    /// </summary>
+    private void WarnIfInMemory()
+    {
+        if (Services.GetService<ITaskTransport>() is InMemoryTransport)
+            Error("Warning: this app uses the in-memory transport, which is not shared between processes; this command only sees this process's own queues.");
     }
 
     /// <summary>Writes a line of data (a task id, a result) to standard output unwrapped and unstyled, so scripts can read it.</summary>
