@@ -74,14 +74,17 @@ internal sealed class InMemoryTransport(TimeProvider time) : ITaskTransport
                 var now = time.GetUtcNow();
                 var taken = new List<LeasedMessage>();
                 var next = DateTimeOffset.MaxValue;
-                foreach (var entry in queues.SelectMany(q => _queues.GetValueOrDefault(q) ?? []).Order(Order))
+                IEnumerable<Entry> candidates = queues.Count == 1
+                    ? _queues.GetValueOrDefault(queues[0]) ?? []
+                    : queues.SelectMany(q => _queues.GetValueOrDefault(q) ?? []).Order(Order);
+                foreach (var entry in candidates)
                 {
+                    if (taken.Count == maxMessages) break;
                     if (entry.VisibleAt > now)
                     {
                         if (entry.VisibleAt < next) next = entry.VisibleAt;
                         continue;
                     }
-                    if (taken.Count == maxMessages) break;
                     entry.Leased = true;
                     entry.DeliveryCount++;
                     entry.VisibleAt = now + lease;
