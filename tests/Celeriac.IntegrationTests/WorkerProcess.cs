@@ -1,0 +1,66 @@
+using System.Diagnostics;
+
+namespace Celeriac.IntegrationTests;
+
+/// <summary>A Celeriac.TestWorker child process: `worker -c N` on a SQLite file, logging each run to a file.</summary>
+internal sealed class WorkerProcess : IDisposable
+{
+    private readonly Process _process;
+
+    public WorkerProcess(string db, string log, int concurrency, int prefetch)
+    {
+        Log = log;
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/net10.0/
+        var dll = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "Celeriac.TestWorker", "bin", configuration, "net10.0", "Celeriac.TestWorker.dll"));
+        if (!File.Exists(dll)) throw new FileNotFoundException("The test worker was not built.", dll);
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { dll, "worker", "-c", concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture), "--prefetch", prefetch.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["CELERIAC_TEST_DB"] = db;
+        start.Environment["CELERIAC_TEST_LOG"] = log;
+        start.Environment["CELERIAC_TEST_LEASE_SECONDS"] = "2";
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (Output) Output.Add(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (Output) Output.Add(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public string Log { get; }
+    public List<string> Output { get; } = [];
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Task ids this process logged as run (whole lines only: a kill may cut the last one).</summary>
+    public IReadOnlyList<string> Runs()
+    {
+        if (!File.Exists(Log)) return [];
+        using var stream = new FileStream(Log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var text = new StreamReader(stream).ReadToEnd();
+        var lines = text.Split('\n');
+        return [.. lines.Take(lines.Length - 1).Where(l => l.Length > 0)];
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: false);
+
+    /// <summary>SIGTERM: graceful shutdown.</summary>
+    public async Task TerminateAsync(TimeSpan timeout)
+    {
+        if (_process.HasExited) return;
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            await kill.WaitForExitAsync();
+        await _process.WaitForExitAsync(new CancellationTokenSource(timeout).Token);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill();
+        _process.WaitForExit(5000);
+        _process.Dispose();
+    }
+}

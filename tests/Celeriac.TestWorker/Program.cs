@@ -1,0 +1,30 @@
+// Test worker: `Celeriac.TestWorker worker -c 8` with CELERIAC_TEST_DB (SQLite file) and CELERIAC_TEST_LOG
+// (a file that gets one line per task run, flushed before the task returns, so a test can count runs even
+// for a process it killed).
+using Celeriac;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+var db = Environment.GetEnvironmentVariable("CELERIAC_TEST_DB") ?? throw new InvalidOperationException("CELERIAC_TEST_DB is not set.");
+var logPath = Environment.GetEnvironmentVariable("CELERIAC_TEST_LOG") ?? throw new InvalidOperationException("CELERIAC_TEST_LOG is not set.");
+var lease = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("CELERIAC_TEST_LEASE_SECONDS") ?? "2", System.Globalization.CultureInfo.InvariantCulture));
+
+var builder = Host.CreateApplicationBuilder();
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Services.AddCeleriac(c =>
+{
+    c.UseSqlite(db);
+    c.ConfigureWorker(o => o.LeaseDuration = lease);
+});
+using var host = builder.Build();
+
+var log = new StreamWriter(new FileStream(logPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+var gate = new Lock();
+host.MapTask("proc.record", async (int n, int delayMs, TaskContext ctx, CancellationToken ct) =>
+{
+    await Task.Delay(delayMs, ct);
+    lock (gate) log.WriteLine(ctx.Id);
+    return n;
+});
+
+return await host.RunCeleriacAsync(args);
