@@ -91,11 +91,14 @@ internal sealed partial class TaskWorker
         var context = new TaskContext(envelope.Id, envelope.Task, envelope.Retries, message.DeliveryCount, envelope.Eta,
             envelope.ParentId, envelope.RootId ?? envelope.Id, envelope.Group, message.Queue, cancel.Token);
 
-        var run = Task.Run(async () =>
+        async Task<(bool, object?)> Invoke()
         {
             await using var scope = scopes.CreateAsyncScope();
             return await definition.Invoker.InvokeAsync(scope.ServiceProvider, context, envelope.Args, envelope.Kwargs).ConfigureAwait(false);
-        }, CancellationToken.None);
+        }
+
+        // Under a hard limit the run goes to the thread pool, so that even a task that blocks its thread is abandoned on time.
+        var run = definition.HardTimeLimit is null ? Invoke() : Task.Run(Invoke, CancellationToken.None);
 
         if (definition.HardTimeLimit is { } hard)
         {
