@@ -203,13 +203,11 @@ internal sealed partial class SqliteEngine
             writer.Db.Execute(WriterSession.Begin);
             try
             {
-                var results = writer.Db.Get(CleanupResults, "@now", "@limit");
+                var results = writer.Db.Get(CleanupResults, "@now");
                 results.Set(0, now);
-                results.Set(1, CleanupChunk);
                 var deleted = results.ExecuteNonQuery();
-                var keys = writer.Db.Get(CleanupKeys, "@now", "@limit");
+                var keys = writer.Db.Get(CleanupKeys, "@now");
                 keys.Set(0, now);
-                keys.Set(1, CleanupChunk);
                 deleted = Math.Max(deleted, keys.ExecuteNonQuery());
                 writer.Db.Execute(WriterSession.Commit);
                 // More left: go again after the next batch rather than holding the lock now.
@@ -227,8 +225,9 @@ internal sealed partial class SqliteEngine
         }
     }
 
-    private const string CleanupResults = "DELETE FROM results WHERE id IN (SELECT id FROM results WHERE expires_at <= @now LIMIT @limit);";
-    private const string CleanupKeys = "DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency WHERE expires_at <= @now LIMIT @limit);";
+    // The chunk size is written into the SQL (CleanupChunk): SQLite recompiles a statement whenever a LIMIT parameter is bound.
+    private const string CleanupResults = "DELETE FROM results WHERE id IN (SELECT id FROM results WHERE expires_at <= @now LIMIT 2000);";
+    private const string CleanupKeys = "DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency WHERE expires_at <= @now LIMIT 2000);";
 }
 
 /// <summary>The writer connection and its prepared commands, used only by the write loop.</summary>

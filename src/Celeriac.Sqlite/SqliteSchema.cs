@@ -1,6 +1,12 @@
 namespace Celeriac.Sqlite;
 
-/// <summary>The tables, created at first use; <c>PRAGMA user_version</c> holds <see cref="Version"/>.</summary>
+/// <summary>
+/// The tables, created at first use; <c>PRAGMA user_version</c> holds <see cref="Version"/>.
+/// A message row is either <c>ready</c> (in <c>messages_ready</c>, in delivery order) or waiting (in
+/// <c>messages_waiting</c>, by <c>visible_at</c>: delayed, released for later, or leased until its lease ends).
+/// Each receive first promotes the waiting rows of its queues whose time has come, then takes from the head of the
+/// ready index, so its cost does not grow with the number of delayed or leased messages.
+/// </summary>
 internal static class SqliteSchema
 {
     /// <summary>Schema version written to <c>PRAGMA user_version</c>.</summary>
@@ -8,19 +14,20 @@ internal static class SqliteSchema
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS messages(
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER PRIMARY KEY,
             id TEXT NOT NULL UNIQUE,
             queue TEXT NOT NULL,
             priority INTEGER NOT NULL,
             body TEXT NOT NULL,
             visible_at INTEGER NOT NULL,
+            ready INTEGER NOT NULL,
             leased INTEGER NOT NULL DEFAULT 0,
             delivery_count INTEGER NOT NULL DEFAULT 0,
             enqueued_at INTEGER NOT NULL);
-        CREATE INDEX IF NOT EXISTS messages_order ON messages(queue, priority DESC, seq, visible_at);
-        CREATE INDEX IF NOT EXISTS messages_visible ON messages(queue, visible_at);
+        CREATE INDEX IF NOT EXISTS messages_ready ON messages(queue, priority DESC, seq) WHERE ready = 1;
+        CREATE INDEX IF NOT EXISTS messages_waiting ON messages(queue, visible_at) WHERE ready = 0;
         CREATE TABLE IF NOT EXISTS dead_letters(
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER PRIMARY KEY,
             id TEXT NOT NULL,
             queue TEXT NOT NULL,
             body TEXT NOT NULL,
