@@ -126,7 +126,7 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
         {
             connection.Open();
             using var pragma = connection.CreateCommand();
-            pragma.CommandText = $"PRAGMA busy_timeout = {(long)_options.BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;"
+            pragma.CommandText = $"PRAGMA busy_timeout = {(long)Math.Min(_options.BusyTimeout.TotalMilliseconds, int.MaxValue)}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;"
                 + (readOnly
                     ? " PRAGMA query_only = 1;"
                     // The writer touches the same few pages in every commit: a bigger cache and fewer, larger

@@ -162,7 +162,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
     {
         var sql = SqlFor(r.Queues.Count, Math.Min(r.Max, MaxReceive));
         var now = w.NowMs;
-        var until = now + (long)r.Lease.TotalMilliseconds;
+        var until = Later(now, r.Lease);
         var promote = w.Db.Get(sql.Promote, sql.Names.AsSpan(0, r.Queues.Count + 1));
         for (var i = 0; i < r.Queues.Count; i++) promote.Set(i, r.Queues[i]);
         promote.Set(r.Queues.Count, now);
@@ -251,7 +251,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
         if (messages.Count == 0) return [];
         return await engine.WriteAsync(static (w, r) =>
         {
-            var until = w.NowMs + (long)r.lease.TotalMilliseconds;
+            var until = Later(w.NowMs, r.lease);
             var lost = new List<LeasedMessage>();
             foreach (var m in r.messages)
                 if (!ChangeLease(w, Renew, m, until, null, null)) lost.Add(m);
@@ -378,6 +378,10 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
             return (long)command.ExecuteNonQuery();
         }, queue, wakesReceivers: false, atomic: false, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary><paramref name="now"/> plus <paramref name="span"/> in Unix milliseconds, capped at a century.</summary>
+    private static long Later(long now, TimeSpan span) =>
+        now + (long)Math.Min(span.TotalMilliseconds, TimeSpan.FromDays(36500).TotalMilliseconds);
 
     private static string Token(long seq, int count) =>
         string.Create(CultureInfo.InvariantCulture, $"{seq}:{count}");

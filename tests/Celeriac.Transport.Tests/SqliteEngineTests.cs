@@ -211,6 +211,20 @@ public sealed class SqliteEngineTests : IDisposable
         await Assert.ThrowsAsync<ObjectDisposedException>(() => transport.EnqueueAsync([Message("b")]).AsTask());
     }
 
+    [Fact]
+    public async Task Synchronous_dispose_closes_the_file_for_the_next_engine()
+    {
+        var services = new ServiceCollection();
+        services.AddCeleriac(c => c.UseSqlite(_path));
+        var provider = services.BuildServiceProvider();
+        await provider.GetRequiredService<ITaskTransport>().EnqueueAsync([Message("a")]);
+        await provider.GetRequiredService<IResultStore>().GetAsync("a");
+        provider.Dispose();
+
+        await using var next = Fixtures.Sqlite(_path, TimeProvider.System);
+        Assert.Equal("a", Assert.Single(await next.Transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.Zero)).Id);
+    }
+
     private int Count(string table)
     {
         using var connection = new SqliteConnection($"Data Source={_path};Pooling=False");

@@ -185,6 +185,19 @@ public abstract class TransportContractTests
     }
 
     [Fact]
+    public async Task Waiting_receive_wakes_when_a_lease_runs_out()
+    {
+        await using var h = Open(TimeProvider.System);
+        await h.Transport.EnqueueAsync([Message("a")]);
+        var first = Assert.Single(await h.Transport.ReceiveAsync(["q"], 10, TimeSpan.FromMilliseconds(300), TimeSpan.Zero));
+        var clock = Stopwatch.StartNew();
+        var again = Assert.Single(await h.Transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.FromSeconds(30)).AsTask().WaitAsync(Bound));
+        Assert.Equal(("a", 2), (again.Id, again.DeliveryCount));
+        Assert.NotEqual(first.LeaseToken, again.LeaseToken);
+        Assert.True(clock.Elapsed < Bound);
+    }
+
+    [Fact]
     public async Task Waiting_receive_honours_cancellation()
     {
         await using var h = Open(TimeProvider.System);
