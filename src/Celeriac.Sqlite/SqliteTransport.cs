@@ -149,11 +149,19 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
         {
             // The caller left while the lease was being taken: give back whatever it took, rather than leaving it
             // hidden until the lease runs out.
-            _ = take.ContinueWith(t =>
+            _ = take.ContinueWith(static (t, state) =>
             {
-                foreach (var m in t.Result.Messages)
-                    _ = engine.WriteAsync(static (w, m) => ChangeLease(w, Release, m, null, null, null), m, wakesReceivers: true, atomic: false, CancellationToken.None);
-            }, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+                if (t.Result.Messages.Count == 0) return Task.CompletedTask;
+                var engine = (SqliteEngine)state!;
+                return engine.WriteAsync(static (w, taken) =>
+                {
+                    foreach (var m in taken) ChangeLease(w, Release, m, w.NowMs, null, null);
+                    return true;
+                }, t.Result.Messages, wakesReceivers: true, atomic: false, CancellationToken.None);
+            }, engine, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default)
+                .Unwrap()
+                // Best effort: if the store is closing, the leases simply run out.
+                .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             throw;
         }
     }

@@ -225,6 +225,33 @@ public sealed class SqliteEngineTests : IDisposable
         Assert.Equal("a", Assert.Single(await next.Transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.Zero)).Id);
     }
 
+    [Fact]
+    public async Task A_receive_cancelled_while_its_lease_is_being_taken_gives_the_messages_back()
+    {
+        await using var h = Fixtures.Sqlite(_path, TimeProvider.System);
+        var engine = h.Services.GetRequiredService<SqliteEngine>();
+        await h.Transport.EnqueueAsync([Message("a")]);
+
+        // Hold the write loop so the receive lands in the next batch, followed by an op that signals and waits.
+        using var first = new ManualResetEventSlim();
+        using var second = new ManualResetEventSlim();
+        var inSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold1 = engine.WriteAsync(static (_, gate) => gate.Wait(TimeSpan.FromSeconds(30)), first, false, false, CancellationToken.None);
+        using var cancel = new CancellationTokenSource();
+        var receive = h.Transport.ReceiveAsync(["q"], 10, TimeSpan.FromHours(1), TimeSpan.Zero, cancel.Token).AsTask();
+        var hold2 = engine.WriteAsync(static (_, s) => { s.Signal.TrySetResult(); return s.Gate.Wait(TimeSpan.FromSeconds(30)); }, (Signal: inSecond, Gate: second), false, false, CancellationToken.None);
+        first.Set();
+        await inSecond.Task.WaitAsync(Bound);   // the receive has leased "a" in this (uncommitted) batch
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => receive.WaitAsync(Bound));
+        second.Set();
+        await Task.WhenAll(hold1, hold2).WaitAsync(Bound);
+
+        var again = await h.Transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.FromSeconds(5)).AsTask().WaitAsync(Bound);
+        Assert.Equal("a", Assert.Single(again).Id);
+    }
+
     private int Count(string table)
     {
         using var connection = new SqliteConnection($"Data Source={_path};Pooling=False");
