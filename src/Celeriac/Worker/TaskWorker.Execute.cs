@@ -144,11 +144,17 @@ internal sealed partial class TaskWorker
                 return;
             }
         }
-        if (!envelope.IgnoreResult && !definition.IgnoreResult)
-            await StoreAsync(envelope, TaskStates.Success, result?.GetRawText(), null).ConfigureAwait(false);
-        if (envelope.Chain is { Count: > 0 } chain)
-            await client.SendNextAsync(chain[0], [.. chain.Skip(1)], result, envelope.Id, envelope.RootId ?? envelope.Id, CancellationToken.None).ConfigureAwait(false);
-        await transport.AckAsync(message, CancellationToken.None).ConfigureAwait(false);
+        // Issued back to back without waiting in between: a store applies writes in the order they are issued (one
+        // writer, one connection), so the result and the next chain step are never committed after the ack, and
+        // all three usually share one commit.
+        var stored = definition.IgnoreResult ? ValueTask.CompletedTask : StoreAsync(envelope, TaskStates.Success, result?.GetRawText(), null);
+        var sent = envelope.Chain is { Count: > 0 } chain
+            ? client.SendNextAsync(chain[0], [.. chain.Skip(1)], result, envelope.Id, envelope.RootId ?? envelope.Id, CancellationToken.None)
+            : ValueTask.FromResult<string[]>([]);
+        var acked = transport.AckAsync(message, CancellationToken.None);
+        await stored.ConfigureAwait(false);
+        await sent.ConfigureAwait(false);
+        await acked.ConfigureAwait(false);
         CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Success);
     }
 
