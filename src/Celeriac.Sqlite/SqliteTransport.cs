@@ -112,6 +112,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
         var time = engine.Time;
         var waitFor = maxWait == Timeout.InfiniteTimeSpan ? TimeSpan.FromDays(365) : TimeSpan.FromTicks(Math.Clamp(maxWait.Ticks, 0, TimeSpan.FromDays(365).Ticks));
         var deadline = time.GetUtcNow() + waitFor;
+        if (queues.Count > 1) queues = queues.Distinct(StringComparer.Ordinal).ToArray();
         var request = new ReceiveRequest(queues, maxMessages, lease);
         var waiting = waitFor > TimeSpan.Zero;
         // Registered before the first look, so a commit between that look and the wait still wakes this receive.

@@ -235,8 +235,10 @@ public sealed class SqliteEngineTests : IDisposable
         // Hold the write loop so the receive lands in the next batch, followed by an op that signals and waits.
         using var first = new ManualResetEventSlim();
         using var second = new ManualResetEventSlim();
+        var inFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var inSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var hold1 = engine.WriteAsync(static (_, gate) => gate.Wait(TimeSpan.FromSeconds(30)), first, false, false, CancellationToken.None);
+        var hold1 = engine.WriteAsync(static (_, s) => { s.Signal.TrySetResult(); return s.Gate.Wait(TimeSpan.FromSeconds(30)); }, (Signal: inFirst, Gate: first), false, false, CancellationToken.None);
+        await inFirst.Task.WaitAsync(Bound);
         using var cancel = new CancellationTokenSource();
         var receive = h.Transport.ReceiveAsync(["q"], 10, TimeSpan.FromHours(1), TimeSpan.Zero, cancel.Token).AsTask();
         var hold2 = engine.WriteAsync(static (_, s) => { s.Signal.TrySetResult(); return s.Gate.Wait(TimeSpan.FromSeconds(30)); }, (Signal: inSecond, Gate: second), false, false, CancellationToken.None);
@@ -250,6 +252,27 @@ public sealed class SqliteEngineTests : IDisposable
 
         var again = await h.Transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.FromSeconds(5)).AsTask().WaitAsync(Bound);
         Assert.Equal("a", Assert.Single(again).Id);
+    }
+
+    [Fact]
+    public async Task Writes_wait_for_another_process_holding_the_write_lock()
+    {
+        await using var h = new TransportHarness(c => c.UseSqlite(_path, o => o.BusyTimeout = TimeSpan.FromMilliseconds(100)), TimeProvider.System);
+        await h.Transport.EnqueueAsync([Message("warm-up")]);
+
+        using var other = new SqliteConnection($"Data Source={_path};Pooling=False");
+        other.Open();
+        using var command = other.CreateCommand();
+        command.CommandText = "BEGIN IMMEDIATE; DELETE FROM messages WHERE id = 'warm-up';";
+        command.ExecuteNonQuery();
+        var enqueue = h.Transport.EnqueueAsync([Message("a")]).AsTask();
+        await Task.WhenAny(enqueue, Task.Delay(TimeSpan.FromMilliseconds(300)));
+        Assert.False(enqueue.IsCompleted);
+
+        command.CommandText = "COMMIT;";
+        command.ExecuteNonQuery();
+        Assert.Equal(["a"], await enqueue.WaitAsync(Bound));
+        Assert.Equal(["a"], (await h.Transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.Zero)).Select(m => m.Id));
     }
 
     private int Count(string table)

@@ -267,6 +267,10 @@ public abstract class TransportContractTests
         Assert.Equal([("b", "q2"), ("a", "q1"), ("d", "q1")], both.Select(m => (m.Id, m.Queue)));
         Assert.Empty(await h.Transport.ReceiveAsync(["q1", "q2"], 10, Lease, TimeSpan.Zero));
         Assert.Equal(["c"], (await ReceiveNow(h, "q3")).Select(m => m.Id));
+
+        // Naming a queue twice does not deliver its messages twice.
+        await h.Transport.EnqueueAsync([Message("e", queue: "q1")]);
+        Assert.Equal(["e"], (await h.Transport.ReceiveAsync(["q1", "q1"], 10, Lease, TimeSpan.Zero)).Select(m => m.Id));
     }
 
     [Fact]
