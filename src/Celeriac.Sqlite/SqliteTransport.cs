@@ -37,6 +37,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
         VALUES(@id, @queue, @body, @count, @reason, @errorType, @errorMessage, @stackTrace, @now);
         """;
     private const string Purge = "DELETE FROM messages WHERE queue = @queue AND leased = 0;";
+    private const string RemoveOne = "DELETE FROM messages WHERE id = @id AND leased = 0 RETURNING body;";
     private const string Stats = """
         SELECT queue,
                SUM(visible_at <= @now),
@@ -386,6 +387,17 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
             command.Set(0, q);
             return (long)command.ExecuteNonQuery();
         }, queue, wakesReceivers: false, atomic: false, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return await engine.WriteAsync(static (w, i) =>
+        {
+            var command = w.Db.Get(RemoveOne, "@id");
+            command.Set(0, i);
+            return command.ExecuteScalar() as string;
+        }, id, wakesReceivers: false, atomic: false, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary><paramref name="now"/> plus <paramref name="span"/> in Unix milliseconds, capped at a century.</summary>

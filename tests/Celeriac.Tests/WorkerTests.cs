@@ -346,4 +346,45 @@ public sealed class WorkerTests
         Assert.Equal(TaskStates.Pending, await cpu.GetStateAsync());
         Assert.Equal(1, (await h.Transport.GetQueueStatsAsync()).Single(s => s.Queue == "default").Ready);
     }
+
+    [Fact]
+    public async Task Revoke_removes_a_waiting_task_and_records_revoked()
+    {
+        var ran = new ConcurrentQueue<string>();
+        await using var h = new WorkerHarness(c => c.MapTask("t", (string name) => ran.Enqueue(name))).Start();
+        var revokedLater = await h.Client.SendAsync("t", "revoked", o => o.Countdown = TimeSpan.FromMinutes(5));
+        var keptLater = await h.Client.SendAsync("t", "kept", o => o.Countdown = TimeSpan.FromMinutes(5));
+
+        Assert.True(await h.Client.RevokeAsync(revokedLater.Id));
+        Assert.False(await h.Client.RevokeAsync(revokedLater.Id));
+        Assert.False(await h.Client.RevokeAsync("no-such-task"));
+        var revoked = await revokedLater.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(TaskStates.Revoked, revoked!.State);
+        await Assert.ThrowsAsync<TaskFailedException>(() => revokedLater.GetAsync<int>(TimeSpan.FromSeconds(1)));
+
+        h.Time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(TaskStates.Success, (await keptLater.WaitAsync(TimeSpan.FromSeconds(10)))!.State);
+        Assert.Equal(["kept"], ran.ToArray());
+    }
+
+    [Fact]
+    public async Task Revoking_a_chain_head_fails_the_later_steps()
+    {
+        await using var h = new WorkerHarness(c => c.MapTask("t", () => 1));
+        var head = new TaskSignature("t");
+        var tail = await h.Client.ChainAsync([head, new TaskSignature("t")]);
+        Assert.True(await h.Client.RevokeAsync(head.Id));
+        var r = await tail.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(TaskStates.Failure, r!.State);
+        Assert.Equal("ChainAborted", r.Error!.Type);
+    }
+
+    [Fact]
+    public async Task A_task_held_by_a_worker_cannot_be_revoked()
+    {
+        await using var h = new WorkerHarness(c => c.MapTask("t", () => 1));
+        var handle = await h.Client.SendAsync("t");
+        Assert.Single(await h.Transport.ReceiveAsync(["default"], 1, TimeSpan.FromSeconds(30), TimeSpan.Zero));
+        Assert.False(await h.Client.RevokeAsync(handle.Id));
+    }
 }

@@ -23,6 +23,13 @@ public interface ITaskClient
     /// <summary>Sends all signatures at once to run in parallel; the handle awaits all their results.</summary>
     ValueTask<GroupHandle> GroupAsync(IReadOnlyList<TaskSignature> members, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Revokes a task that still waits in its queue (ready or delayed): its message is deleted and its state becomes
+    /// REVOKED (later chain steps become FAILURE). Returns <see langword="false"/> when the task is not waiting: a
+    /// worker holds it (it runs), it finished, or the id is unknown.
+    /// </summary>
+    ValueTask<bool> RevokeAsync(string taskId, CancellationToken cancellationToken = default);
+
     /// <summary>A handle for a task id sent earlier (by any process).</summary>
     TaskHandle GetHandle(string taskId);
 }

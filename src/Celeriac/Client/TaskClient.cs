@@ -53,6 +53,37 @@ internal sealed partial class TaskClient(
         return new GroupHandle(groupId, [.. members.Select(m => new TaskHandle(m.Id, results))]);
     }
 
+    public async ValueTask<bool> RevokeAsync(string taskId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(taskId);
+        var body = await transport.RemoveAsync(taskId, cancellationToken).ConfigureAwait(false);
+        if (body is null) return false;
+        TaskMessage? envelope = null;
+        try
+        {
+            envelope = JsonSerializer.Deserialize(body, EnvelopeJsonContext.Default.TaskMessage);
+        }
+        catch (JsonException)
+        {
+            // A malformed message is revoked all the same; its task name is unknown.
+        }
+        var now = time.GetUtcNow();
+        await results.SetAsync(new TaskResult(taskId, envelope?.Task ?? "?", TaskStates.Revoked, null, new TaskError("Revoked", "The task was revoked before it ran.", null), envelope?.Retries ?? 0, now),
+            now + _options.ResultExpiry, cancellationToken).ConfigureAwait(false);
+        if (envelope is not null) await AbortChainAsync(envelope, "it was revoked", cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Records the steps after <paramref name="envelope"/> in its chain as FAILURE, so nobody awaits them forever.</summary>
+    internal async ValueTask AbortChainAsync(TaskMessage envelope, string why, CancellationToken cancellationToken)
+    {
+        if (envelope.Chain is null) return;
+        var error = new TaskError("ChainAborted", $"An earlier step of the chain, {envelope.Task} ({envelope.Id}), did not succeed: {why}", null);
+        var now = time.GetUtcNow();
+        foreach (var step in envelope.Chain)
+            await results.SetAsync(new TaskResult(step.Id, step.Task, TaskStates.Failure, null, error, 0, now), now + _options.ResultExpiry, cancellationToken).ConfigureAwait(false);
+    }
+
     public TaskHandle GetHandle(string taskId)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(taskId);

@@ -150,6 +150,16 @@ internal sealed class InMemoryTransport(TimeProvider time) : ITaskTransport
         lock (_gate) return ValueTask.FromResult<IReadOnlyList<DeadLetter>>([.. _dead.AsEnumerable().Reverse().Take(limit)]);
     }
 
+    public ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_byId.TryGetValue(id, out var e) || e.Leased) return ValueTask.FromResult<string?>(null);
+            Remove(e);
+            return ValueTask.FromResult<string?>(e.Body);
+        }
+    }
+
     public ValueTask<long> PurgeAsync(string queue, CancellationToken cancellationToken = default)
     {
         lock (_gate)

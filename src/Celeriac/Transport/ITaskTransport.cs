@@ -44,6 +44,9 @@ public interface ITaskTransport
     /// <summary>The newest dead letters, at most <paramref name="limit"/>.</summary>
     ValueTask<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>Deletes the message <paramref name="id"/> when no worker holds it. Returns its body, or <see langword="null"/> when it is leased or unknown.</summary>
+    ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default);
+
     /// <summary>Deletes every message of a queue that is not leased. Returns how many were removed.</summary>
     ValueTask<long> PurgeAsync(string queue, CancellationToken cancellationToken = default);
 }

@@ -198,13 +198,7 @@ internal sealed partial class TaskWorker
         CeleriacDiagnostics.Completed(envelope?.Task ?? "?", TaskStates.Failure);
     }
 
-    private async Task AbortChainAsync(TaskMessage envelope, string why)
-    {
-        if (envelope.Chain is null) return;
-        var error = new TaskError("ChainAborted", $"An earlier step of the chain, {envelope.Task} ({envelope.Id}), did not succeed: {why}", null);
-        foreach (var step in envelope.Chain)
-            await results.SetAsync(new TaskResult(step.Id, step.Task, TaskStates.Failure, null, error, 0, time.GetUtcNow()), time.GetUtcNow() + _options.ResultExpiry, CancellationToken.None).ConfigureAwait(false);
-    }
+    private ValueTask AbortChainAsync(TaskMessage envelope, string why) => client.AbortChainAsync(envelope, why, CancellationToken.None);
 
     private ValueTask StoreAsync(TaskMessage envelope, string state, string? result, TaskError? error)
     {
