@@ -93,4 +93,20 @@ public sealed class InspectAndPurgeCommandTests
 
         Assert.Equal(CeleriacExitCodes.UsageError, run.ExitCode);
     }
+
+    [Fact]
+    public async Task Revoke_deletes_a_waiting_task_and_reports_one_that_is_not_waiting()
+    {
+        await using var app = new CliApp();
+        var handle = await app.Client.SendAsync("math.add", new[] { 1, 2 }, o => o.Countdown = TimeSpan.FromHours(1));
+
+        var run = await app.RunAsync("revoke", handle.Id);
+        Assert.True(run.ExitCode == CeleriacExitCodes.Success, run.ToString());
+        Assert.Contains($"Revoked {handle.Id}.", run.Out, StringComparison.Ordinal);
+        Assert.Equal(TaskStates.Revoked, await handle.GetStateAsync());
+
+        var again = await app.RunAsync("revoke", handle.Id);
+        Assert.Equal(CeleriacExitCodes.NotFound, again.ExitCode);
+        Assert.Contains("is not waiting in a queue", again.Err, StringComparison.Ordinal);
+    }
 }

@@ -103,6 +103,7 @@ internal sealed partial class CeleriacCommandLine
         root.Subcommands.Add(BuildCallCommand());
         root.Subcommands.Add(BuildInspectCommand());
         root.Subcommands.Add(BuildPurgeCommand());
+        root.Subcommands.Add(BuildRevokeCommand());
         return root;
     }
 
