@@ -290,6 +290,26 @@ public abstract class TransportContractTests
     }
 
     [Fact]
+    public async Task Remove_deletes_a_waiting_message_but_not_a_leased_one()
+    {
+        var time = Fake();
+        await using var h = Open(time);
+        await h.Transport.EnqueueAsync([Message("leased"), Message("ready"), Message("later", visibleAt: Start + TimeSpan.FromMinutes(1))]);
+        var leased = Assert.Single(await ReceiveNow(h, max: 1, lease: TimeSpan.FromHours(1)));
+        Assert.Equal("leased", leased.Id);
+
+        Assert.Equal("body-ready", await h.Transport.RemoveAsync("ready"));
+        Assert.Equal("body-later", await h.Transport.RemoveAsync("later"));
+        Assert.Null(await h.Transport.RemoveAsync("leased"));
+        Assert.Null(await h.Transport.RemoveAsync("unknown"));
+        Assert.Null(await h.Transport.RemoveAsync("ready"));
+
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Empty(await ReceiveNow(h));
+        Assert.True(await h.Transport.AckAsync(leased));
+    }
+
+    [Fact]
     public async Task Queue_stats_count_ready_delayed_leased_and_dead()
     {
         var time = Fake();
