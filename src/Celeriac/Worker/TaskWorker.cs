@@ -162,7 +162,10 @@ internal sealed partial class TaskWorker(
                 var held = _held.Values.ToList();
                 if (held.Count == 0) continue;
                 var lost = await transport.RenewAsync(held, lease, cancellationToken).ConfigureAwait(false);
-                foreach (var message in lost) LogLeaseLost(message.Id);
+                // A message settled while the renewal was under way is not lost: only report those still held.
+                foreach (var message in lost)
+                    if (_held.TryGetValue(message.Id, out var current) && current.LeaseToken == message.LeaseToken)
+                        LogLeaseLost(message.Id);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
