@@ -44,6 +44,8 @@ public sealed class CeleriacBuilder
     {
         Services.RemoveAll<ITaskTransport>();
         Services.RemoveAll<IResultStore>();
+        Services.RemoveAll<ILockProvider>();
+        Services.AddSingleton<ILockProvider, InMemoryLockProvider>();
         Services.AddSingleton<InMemoryTransport>();
         Services.AddSingleton<ITaskTransport>(sp => sp.GetRequiredService<InMemoryTransport>());
         Services.AddSingleton<IResultStore, InMemoryResultStore>();

@@ -54,6 +54,20 @@ public sealed class TaskBuilder
         return this;
     }
 
+    /// <summary>
+    /// At most one run per lock key at a time, across every worker sharing the store. The key is
+    /// <paramref name="keyTemplate"/> with each <c>{parameter}</c> replaced by that argument's value, e.g.
+    /// <c>.Lock("device:{deviceId}")</c>. A run that finds its key taken is put back in its queue for
+    /// <paramref name="retryAfter"/> (default 1 s, with jitter) without counting as a retry; the lock is leased
+    /// and renewed like the message, so a dead worker's lock frees itself.
+    /// </summary>
+    public TaskBuilder Lock(string keyTemplate, TimeSpan? retryAfter = null)
+    {
+        Definition.Lock = TaskLock.Parse(Definition.Name, keyTemplate, Definition.Invoker.ArgumentNames);
+        Definition.LockRetryAfter = retryAfter ?? TimeSpan.FromSeconds(1);
+        return this;
+    }
+
     /// <summary>Stores no result (nor failure state) for this task; callers cannot await it.</summary>
     public TaskBuilder IgnoreResult()
     {

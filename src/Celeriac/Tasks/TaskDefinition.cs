@@ -10,6 +10,8 @@ internal sealed class TaskDefinition(string name, TaskInvoker invoker)
     public TimeSpan? HardTimeLimit { get; set; }
     public string? Queue { get; set; }
     public bool IgnoreResult { get; set; }
+    public TaskLock? Lock { get; set; }
+    public TimeSpan LockRetryAfter { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Every task this process knows, by name. One per service provider.</summary>

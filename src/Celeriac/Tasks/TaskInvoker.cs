@@ -33,10 +33,12 @@ internal sealed class TaskInvoker
 
     public static TaskInvoker Create(string task, Delegate handler) => new(task, handler);
 
-    /// <summary>Binds and runs. Returns the value (serialized by the caller) and whether there is one.</summary>
-    public async Task<(bool HasValue, object? Value)> InvokeAsync(IServiceProvider services, TaskContext context, JsonElement? args, JsonElement? kwargs)
+    /// <summary>The delegate's parameter names, by position (lock key templates refer to them).</summary>
+    public IReadOnlyList<string?> ArgumentNames => [.. _parameters.Select(p => p.Name)];
+
+    /// <summary>Runs with values from <see cref="Bind"/>. Returns the value (serialized by the caller) and whether there is one.</summary>
+    public async Task<(bool HasValue, object? Value)> InvokeAsync(object?[] values)
     {
-        var values = Bind(services, context, args, kwargs);
         object? returned;
         try
         {

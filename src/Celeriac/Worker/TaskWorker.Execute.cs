@@ -64,7 +64,13 @@ internal sealed partial class TaskWorker
         var outcome = await InvokeAsync(message, envelope, definition, abort).ConfigureAwait(false);
         CeleriacDiagnostics.Duration.Record(time.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("task", envelope.Task));
 
-        if (outcome.Exception is null)
+        if (outcome.Exception is LockBusyException busy)
+        {
+            var delay = definition.LockRetryAfter * (0.5 + Random.Shared.NextDouble());
+            LogLockBusy(envelope.Task, envelope.Id, busy.Key, delay);
+            await transport.ReleaseAsync(message, time.GetUtcNow() + delay, null, CancellationToken.None).ConfigureAwait(false);
+        }
+        else if (outcome.Exception is null)
         {
             await SucceedAsync(message, envelope, definition, outcome.HasValue, outcome.Value).ConfigureAwait(false);
         }
@@ -94,7 +100,23 @@ internal sealed partial class TaskWorker
         async Task<(bool, object?)> Invoke()
         {
             await using var scope = scopes.CreateAsyncScope();
-            return await definition.Invoker.InvokeAsync(scope.ServiceProvider, context, envelope.Args, envelope.Kwargs).ConfigureAwait(false);
+            var values = definition.Invoker.Bind(scope.ServiceProvider, context, envelope.Args, envelope.Kwargs);
+            if (definition.Lock is null)
+                return await definition.Invoker.InvokeAsync(values).ConfigureAwait(false);
+
+            var key = definition.Lock.KeyFor(definition.Name, values);
+            var token = await locks.TryAcquireAsync(key, _lease, CancellationToken.None).ConfigureAwait(false)
+                ?? throw new LockBusyException(key);
+            _locks[key] = token;
+            try
+            {
+                return await definition.Invoker.InvokeAsync(values).ConfigureAwait(false);
+            }
+            finally
+            {
+                _locks.TryRemove(key, out _);
+                await TryAsync(() => locks.ReleaseAsync(key, token, CancellationToken.None), "lock release").ConfigureAwait(false);
+            }
         }
 
         // Under a hard limit the run goes to the thread pool, so that even a task that blocks its thread is abandoned on time.
@@ -222,6 +244,15 @@ internal sealed partial class TaskWorker
     [LoggerMessage(Level = LogLevel.Error, Message = "Task {Task} ({TaskId}) hit its hard time limit of {Limit}; abandoned")]
     private partial void LogHardLimit(string task, string taskId, TimeSpan limit);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Task {Task} ({TaskId}) waits for lock {Key}; back in its queue for {Delay}")]
+    private partial void LogLockBusy(string task, string taskId, string key, TimeSpan delay);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} ({TaskId}) cancelled by shutdown; message released to its queue")]
     private partial void LogReleasedOnShutdown(string task, string taskId);
+}
+
+/// <summary>A run whose lock key another run holds; its message goes back to the queue for a while.</summary>
+internal sealed class LockBusyException(string key) : Exception($"Lock {key} is held by another run.")
+{
+    public string Key { get; } = key;
 }

@@ -24,6 +24,7 @@ internal sealed partial class TaskWorker(
     IResultStore results,
     TaskRegistry registry,
     TaskClient client,
+    ILockProvider locks,
     IServiceScopeFactory scopes,
     IOptions<CeleriacOptions> options,
     TimeProvider time,
@@ -31,6 +32,8 @@ internal sealed partial class TaskWorker(
 {
     private readonly CeleriacOptions _options = options.Value;
     private readonly ConcurrentDictionary<string, LeasedMessage> _held = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _locks = new(StringComparer.Ordinal);
+    private TimeSpan _lease = TimeSpan.FromSeconds(30);
 
     /// <summary>Number of messages leased by this worker right now (buffered or running).</summary>
     public int Held => _held.Count;
@@ -40,6 +43,7 @@ internal sealed partial class TaskWorker(
     {
         ArgumentNullException.ThrowIfNull(settings);
         var queues = settings.Queues.Distinct(StringComparer.Ordinal).ToArray();
+        _lease = settings.LeaseDuration;
         var capacity = settings.Concurrency + settings.Prefetch;
         using var slots = new SemaphoreSlim(capacity, capacity);
         var buffer = Channel.CreateBounded<LeasedMessage>(new BoundedChannelOptions(capacity)
@@ -159,6 +163,9 @@ internal sealed partial class TaskWorker(
             try
             {
                 await Task.Delay(every, time, cancellationToken).ConfigureAwait(false);
+                foreach (var (key, token) in _locks.ToArray())
+                    if (!await locks.RenewAsync(key, token, lease, cancellationToken).ConfigureAwait(false) && _locks.ContainsKey(key))
+                        LogLockLost(key);
                 var held = _held.Values.ToList();
                 if (held.Count == 0) continue;
                 var lost = await transport.RenewAsync(held, lease, cancellationToken).ConfigureAwait(false);
@@ -213,6 +220,9 @@ internal sealed partial class TaskWorker(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lease of message {MessageId} was lost (it ran longer than its lease without renewal); another worker may run it too")]
     private partial void LogLeaseLost(string messageId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lock {Key} was lost while its task ran (the store was unreachable longer than the lease); another run may take it")]
+    private partial void LogLockLost(string key);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Renewing leases failed")]
     private partial void LogRenewFailed(Exception exception);
