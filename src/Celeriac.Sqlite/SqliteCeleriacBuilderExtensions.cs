@@ -13,7 +13,7 @@ namespace Celeriac;
 public static class SqliteCeleriacBuilderExtensions
 {
     /// <summary>
-    /// Uses one SQLite file (WAL mode) as the durable queue and result store. Several processes on the same machine
+    /// Uses one SQLite file (WAL mode) as the durable queue, result store and lock table. Several processes on the same machine
     /// may use the same file. Replaces any transport or result store registered before.
     /// </summary>
     /// <param name="builder">The Celeriac builder.</param>
@@ -27,6 +27,7 @@ public static class SqliteCeleriacBuilderExtensions
         var services = builder.Services;
         services.RemoveAll<ITaskTransport>();
         services.RemoveAll<IResultStore>();
+        services.RemoveAll<ILockProvider>();
         services.RemoveAll<SqliteEngine>();
         services.AddOptions<SqliteOptions>()
             .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection("Celeriac:Sqlite").Bind(o))
@@ -45,6 +46,7 @@ public static class SqliteCeleriacBuilderExtensions
             (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<SqliteEngine>() ?? NullLogger.Instance));
         services.AddSingleton<ITaskTransport>(sp => new SqliteTransport(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IResultStore>(sp => new SqliteResultStore(sp.GetRequiredService<SqliteEngine>()));
+        services.AddSingleton<ILockProvider>(sp => new SqliteLockProvider(sp.GetRequiredService<SqliteEngine>()));
         return builder;
     }
 }

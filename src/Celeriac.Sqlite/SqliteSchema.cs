@@ -10,7 +10,7 @@ namespace Celeriac.Sqlite;
 internal static class SqliteSchema
 {
     /// <summary>Schema version written to <c>PRAGMA user_version</c>.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS messages(
@@ -55,5 +55,9 @@ internal static class SqliteSchema
             updated_at INTEGER NOT NULL,
             expires_at INTEGER) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS results_expires ON results(expires_at);
+        CREATE TABLE IF NOT EXISTS locks(
+            key TEXT PRIMARY KEY,
+            token TEXT NOT NULL,
+            expires_at INTEGER NOT NULL) WITHOUT ROWID;
         """;
 }
