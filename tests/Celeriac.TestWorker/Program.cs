@@ -27,4 +27,14 @@ host.MapTask("proc.record", async (int n, int delayMs, TaskContext ctx, Cancella
     return n;
 });
 
+// One run per key at a time: logs "id key startTicks endTicks" so a test can look for overlaps across processes.
+host.MapTask("proc.locked", async (int key, int delayMs, TaskContext ctx, CancellationToken ct) =>
+{
+    var start = DateTime.UtcNow.Ticks;
+    await Task.Delay(delayMs, ct);
+    var end = DateTime.UtcNow.Ticks;
+    lock (gate) log.WriteLine($"{ctx.Id} {key} {start} {end}");
+    return key;
+}).Lock("key:{key}", retryAfter: TimeSpan.FromMilliseconds(20));
+
 return await host.RunCeleriacAsync(args);
