@@ -26,7 +26,12 @@ public static class CeleriacServiceCollectionExtensions
         }
 
         services.AddOptions<CeleriacOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac", o)).Validate(o => o.MaxMessageBytes > 0 && o.WarnMessageBytes > 0 && !string.IsNullOrWhiteSpace(o.DefaultQueue), "Celeriac options: sizes must be positive and DefaultQueue set.").ValidateOnStart();
-        services.AddOptions<WorkerOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Worker", o)).Validate(o => o.Concurrency > 0 && o.Prefetch >= 0 && o.Queues.Count > 0 && o.LeaseDuration > TimeSpan.Zero, "Worker options: Concurrency > 0, Prefetch >= 0, at least one queue, a positive lease.").ValidateOnStart();
+        services.AddOptions<WorkerOptions>().Configure<IServiceProvider>((o, sp) =>
+        {
+            Bind(sp, "Celeriac:Worker", o);
+            // The binder appends to a list that has items; configured queues replace the default instead.
+            if (sp.GetService<IConfiguration>()?.GetSection("Celeriac:Worker:Queues").Get<string[]>() is { Length: > 0 } queues) o.Queues = queues;
+        }).Validate(o => o.Concurrency > 0 && o.Prefetch >= 0 && o.Queues.Count > 0 && o.LeaseDuration > TimeSpan.Zero, "Worker options: Concurrency > 0, Prefetch >= 0, at least one queue, a positive lease.").ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<CeleriacRuntime>();
         services.TryAddSingleton<TaskClient>();
