@@ -1,0 +1,54 @@
+using Celeriac.Redis;
+using Celeriac.Transport;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac;
+
+/// <summary>Adds the Redis transport, result store and lock provider to Celeriac.</summary>
+public static class RedisCeleriacBuilderExtensions
+{
+    /// <summary>
+    /// Uses Redis as the queue, the result store and the lock provider, shared by every process and machine that
+    /// points at the same server with the same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result
+    /// store or lock provider registered before. One connection (multiplexer) per container is opened at first use
+    /// and closed when the container is disposed.
+    /// </summary>
+    /// <param name="builder">The Celeriac builder.</param>
+    /// <param name="configuration">StackExchange.Redis configuration string, for example <c>127.0.0.1:6379</c>.</param>
+    /// <param name="configure">Changes further <see cref="RedisOptions"/>.</param>
+    /// <returns>The builder.</returns>
+    public static CeleriacBuilder UseRedis(this CeleriacBuilder builder, string configuration, Action<RedisOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(configuration);
+        var services = builder.Services;
+        services.RemoveAll<ITaskTransport>();
+        services.RemoveAll<IResultStore>();
+        services.RemoveAll<ILockProvider>();
+        services.RemoveAll<RedisConnection>();
+        services.AddOptions<RedisOptions>()
+            .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection("Celeriac:Redis").Bind(o))
+            .Configure(o =>
+            {
+                o.Configuration = configuration;
+                configure?.Invoke(o);
+            })
+            .Validate(o => !string.IsNullOrWhiteSpace(o.Configuration) && RedisKeys.IsValidPrefix(o.KeyPrefix),
+                "Redis options: Configuration must be set; KeyPrefix must not be empty or hold spaces.")
+            .ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new RedisConnection(
+            sp.GetRequiredService<IOptions<RedisOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<RedisConnection>() ?? NullLogger.Instance));
+        services.AddSingleton<ITaskTransport>(sp => new RedisTransport(sp.GetRequiredService<RedisConnection>()));
+        services.AddSingleton<IResultStore>(sp => new RedisResultStore(sp.GetRequiredService<RedisConnection>()));
+        services.AddSingleton<ILockProvider>(sp => new RedisLockProvider(sp.GetRequiredService<RedisConnection>()));
+        return builder;
+    }
+}

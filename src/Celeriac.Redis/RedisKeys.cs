@@ -1,0 +1,58 @@
+using StackExchange.Redis;
+
+namespace Celeriac.Redis;
+
+/// <summary>
+/// Names of every key and channel, from <see cref="RedisOptions.KeyPrefix"/>. Transport keys share one hash tag
+/// (so every transport script touches a single cluster slot); result and lock keys are single-key operations and
+/// carry no tag, so a cluster spreads them.
+/// </summary>
+internal sealed class RedisKeys
+{
+    public RedisKeys(string prefix)
+    {
+        Prefix = prefix;
+        Transport = HasHashTag(prefix) ? prefix : prefix + "{" + TagOf(prefix) + "}:";
+        Sequence = Transport + "seq";
+        QueueChannelPrefix = prefix + "n:";
+        ResultChannel = RedisChannel.Literal(prefix + "r");
+    }
+
+    /// <summary>The configured prefix (results, locks, channels).</summary>
+    public string Prefix { get; }
+
+    /// <summary>Prefix of the transport keys, with the hash tag: <c>celeriac:{celeriac}:</c>.</summary>
+    public string Transport { get; }
+
+    /// <summary>The message sequence counter; also the key every transport script declares (cluster routing).</summary>
+    public RedisKey Sequence { get; }
+
+    /// <summary>Prefix of the per-queue notification channels (<c>celeriac:n:&lt;queue&gt;</c>).</summary>
+    public string QueueChannelPrefix { get; }
+
+    /// <summary>Channel on which terminal results are announced, with the task id as message.</summary>
+    public RedisChannel ResultChannel { get; }
+
+    public RedisChannel QueueChannel(string queue) => RedisChannel.Literal(QueueChannelPrefix + queue);
+
+    public RedisKey Result(string id) => Prefix + "result:" + id;
+
+    public RedisKey Lock(string key) => Prefix + "lock:" + key;
+
+    public static bool IsValidPrefix(string? prefix) =>
+        !string.IsNullOrEmpty(prefix) && !prefix.Any(char.IsWhiteSpace);
+
+    private static bool HasHashTag(string prefix)
+    {
+        var open = prefix.IndexOf('{', StringComparison.Ordinal);
+        if (open < 0) return false;
+        var close = prefix.IndexOf('}', open + 1);
+        return close > open + 1;
+    }
+
+    private static string TagOf(string prefix)
+    {
+        var tag = prefix.Trim(':').Replace("{", "", StringComparison.Ordinal).Replace("}", "", StringComparison.Ordinal);
+        return tag.Length == 0 ? "celeriac" : tag;
+    }
+}

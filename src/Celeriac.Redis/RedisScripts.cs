@@ -1,0 +1,322 @@
+namespace Celeriac.Redis;
+
+/// <summary>
+/// The Lua scripts behind every transport state change; each runs atomically on the server. Scripts get the
+/// transport key prefix (with its hash tag) as <c>ARGV[1]</c> and build key names from it; <c>KEYS[1]</c> is always the
+/// sequence key, so a cluster routes the call to the slot that holds every transport key. "Now" comes from the
+/// client's <see cref="TimeProvider"/>, never from Redis <c>TIME</c>.
+/// <para>
+/// Per message, a hash <c>m:&lt;id&gt;</c>: <c>q</c> queue, <c>p</c> priority, <c>b</c> body, <c>s</c> sequence (16 digits,
+/// zero-padded), <c>d</c> delivery count, <c>l</c> leased (0/1). Per queue, three sorted sets: <c>ready:&lt;q&gt;</c>
+/// (score −priority, member <c>s..id</c>, so equal scores order by sequence), <c>delayed:&lt;q&gt;</c> and
+/// <c>leased:&lt;q&gt;</c> (score: visible-at / lease-until in Unix ms, member id). The lease token is <c>s:d</c>.
+/// </para>
+/// </summary>
+internal static class RedisScripts
+{
+    /// <summary>Lua <c>held(id, token)</c>: the hash fields of a message when <c>token</c> is its current lease, else nil.</summary>
+    private const string Held = """
+        local T = ARGV[1]
+        local function held(id, token)
+          local m = redis.call('HMGET', T .. 'm:' .. id, 's', 'd', 'l', 'q', 'p')
+          if m[1] and m[3] == '1' and (m[1] .. ':' .. m[2]) == token then return m end
+          return nil
+        end
+
+        """;
+
+    /// <summary>
+    /// ARGV: T, channel prefix, now, n, then per message: id, queue, priority, body, visible-at ('' = now),
+    /// idempotency key ('' = none), key expiry ('' = never). Returns the id each message is known under.
+    /// </summary>
+    public const string Enqueue = """
+        local T, C, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+        local out, touched = {}, {}
+        local i = 5
+        for k = 1, n do
+          local id, q, p, b, vis, key, kexp = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+          i = i + 7
+          local holder = nil
+          if key ~= '' then
+            local ik = T .. 'idem:' .. key
+            local h = redis.call('HMGET', ik, 'id', 'x')
+            if h[1] and tonumber(h[2]) > now then
+              holder = h[1]
+            elseif kexp ~= '' then
+              redis.call('HSET', ik, 'id', id, 'x', kexp)
+              redis.call('PEXPIRE', ik, math.max(1, tonumber(kexp) - now))
+            else
+              redis.call('HSET', ik, 'id', id, 'x', '9007199254740991')
+              redis.call('PERSIST', ik)
+            end
+          end
+          if holder then
+            out[k] = holder
+          else
+            local mk = T .. 'm:' .. id
+            local old = redis.call('HMGET', mk, 'q', 's')
+            if old[1] then
+              redis.call('ZREM', T .. 'ready:' .. old[1], old[2] .. id)
+              redis.call('ZREM', T .. 'delayed:' .. old[1], id)
+              redis.call('ZREM', T .. 'leased:' .. old[1], id)
+            end
+            local s = string.format('%016.0f', redis.call('INCR', KEYS[1]))
+            redis.call('HSET', mk, 'q', q, 'p', p, 'b', b, 's', s, 'd', 0, 'l', 0)
+            if vis == '' or tonumber(vis) <= now then
+              redis.call('ZADD', T .. 'ready:' .. q, -tonumber(p), s .. id)
+            else
+              redis.call('ZADD', T .. 'delayed:' .. q, vis, id)
+            end
+            if not touched[q] then
+              touched[q] = true
+              redis.call('SADD', T .. 'queues', q)
+            end
+            out[k] = id
+          end
+        end
+        for q in pairs(touched) do redis.call('PUBLISH', C .. q, '') end
+        return out
+        """;
+
+    /// <summary>
+    /// ARGV: T, now, max, lease-until, promote limit, queue count, queues…. Moves due delayed messages and expired
+    /// leases back to ready (at their original place), then leases up to max from the heads of the ready sets, highest
+    /// priority first and in sequence order across queues. Returns {next, id, queue, priority, body, delivery count,
+    /// seq, …}; next is the earliest delayed/leased score of the queues (-1 for none) when nothing was taken, else 0.
+    /// </summary>
+    public const string Receive = """
+        local T, now, max, untilMs, limit, nq = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+        local function promote(zkey, ready, expired)
+          local due = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, limit)
+          if #due == 0 then return end
+          for _, id in ipairs(due) do
+            local mk = T .. 'm:' .. id
+            local m = redis.call('HMGET', mk, 'p', 's')
+            if m[1] then
+              redis.call('ZADD', ready, -tonumber(m[1]), m[2] .. id)
+              if expired then redis.call('HSET', mk, 'l', 0) end
+            end
+          end
+          redis.call('ZREM', zkey, unpack(due))
+        end
+        for qi = 1, nq do
+          local q = ARGV[6 + qi]
+          local ready = T .. 'ready:' .. q
+          promote(T .. 'delayed:' .. q, ready, false)
+          promote(T .. 'leased:' .. q, ready, true)
+        end
+        local taken = {}
+        if nq == 1 then
+          local r = redis.call('ZPOPMIN', T .. 'ready:' .. ARGV[7], max)
+          for j = 1, #r, 2 do taken[#taken + 1] = { ARGV[7], r[j] } end
+        else
+          local c = {}
+          for qi = 1, nq do
+            local q = ARGV[6 + qi]
+            local r = redis.call('ZRANGE', T .. 'ready:' .. q, 0, max - 1, 'WITHSCORES')
+            for j = 1, #r, 2 do c[#c + 1] = { q, r[j], tonumber(r[j + 1]), tonumber(string.sub(r[j], 1, 16)) } end
+          end
+          table.sort(c, function(a, b)
+            if a[3] ~= b[3] then return a[3] < b[3] end
+            return a[4] < b[4]
+          end)
+          for j = 1, math.min(max, #c) do
+            redis.call('ZREM', T .. 'ready:' .. c[j][1], c[j][2])
+            taken[#taken + 1] = c[j]
+          end
+        end
+        local out = { 0 }
+        for _, t in ipairs(taken) do
+          local q, id = t[1], string.sub(t[2], 17)
+          local mk = T .. 'm:' .. id
+          local m = redis.call('HMGET', mk, 'p', 'b', 's', 'd')
+          if m[3] then
+            local d = tonumber(m[4]) + 1
+            redis.call('HSET', mk, 'd', d, 'l', 1)
+            redis.call('ZADD', T .. 'leased:' .. q, untilMs, id)
+            out[#out + 1] = id
+            out[#out + 1] = q
+            out[#out + 1] = m[1]
+            out[#out + 1] = m[2]
+            out[#out + 1] = d
+            out[#out + 1] = m[3]
+          end
+        end
+        if #out == 1 then
+          local next = -1
+          for qi = 1, nq do
+            local q = ARGV[6 + qi]
+            for _, z in ipairs({ 'delayed:', 'leased:' }) do
+              local first = redis.call('ZRANGE', T .. z .. q, 0, 0, 'WITHSCORES')
+              if first[2] then
+                local v = tonumber(first[2])
+                if next < 0 or v < next then next = v end
+              end
+            end
+          end
+          out[1] = next
+        end
+        return out
+        """;
+
+    /// <summary>ARGV: T, then (id, token) pairs. Deletes each message still leased with that token; returns 1/0 per pair.</summary>
+    public const string Ack = Held + """
+        local out = {}
+        for i = 2, #ARGV, 2 do
+          local id = ARGV[i]
+          local m = held(id, ARGV[i + 1])
+          if m then
+            redis.call('DEL', T .. 'm:' .. id)
+            redis.call('ZREM', T .. 'leased:' .. m[4], id)
+            out[#out + 1] = 1
+          else
+            out[#out + 1] = 0
+          end
+        end
+        return out
+        """;
+
+    /// <summary>ARGV: T, lease-until, then (id, token) pairs. Extends each lease still held; returns 1/0 per pair.</summary>
+    public const string Renew = Held + """
+        local out = {}
+        for i = 3, #ARGV, 2 do
+          local id = ARGV[i]
+          local m = held(id, ARGV[i + 1])
+          if m then
+            redis.call('ZADD', T .. 'leased:' .. m[4], ARGV[2], id)
+            out[#out + 1] = 1
+          else
+            out[#out + 1] = 0
+          end
+        end
+        return out
+        """;
+
+    /// <summary>
+    /// ARGV: T, channel prefix, id, token, now, visible-at ('' = now), '1' when a new body follows, body. Gives the
+    /// message back (ready now, or delayed) and notifies the queue; returns 1, or 0 when the lease is stale.
+    /// </summary>
+    public const string Release = Held + """
+        local id = ARGV[3]
+        local m = held(id, ARGV[4])
+        if not m then return 0 end
+        local mk, q = T .. 'm:' .. id, m[4]
+        redis.call('ZREM', T .. 'leased:' .. q, id)
+        if ARGV[7] == '1' then
+          redis.call('HSET', mk, 'l', 0, 'b', ARGV[8])
+        else
+          redis.call('HSET', mk, 'l', 0)
+        end
+        local vis = ARGV[6]
+        if vis == '' or tonumber(vis) <= tonumber(ARGV[5]) then
+          redis.call('ZADD', T .. 'ready:' .. q, -tonumber(m[5]), m[1] .. id)
+        else
+          redis.call('ZADD', T .. 'delayed:' .. q, vis, id)
+        end
+        redis.call('PUBLISH', ARGV[2] .. q, '')
+        return 1
+        """;
+
+    /// <summary>
+    /// ARGV: T, id, token, now, info (JSON). Moves a leased message to the dead-letter list (newest first) as one JSON
+    /// record and counts it per queue; returns 1, or 0 when the lease is stale.
+    /// </summary>
+    public const string DeadLetter = Held + """
+        local id = ARGV[2]
+        local m = held(id, ARGV[3])
+        if not m then return 0 end
+        local mk, q = T .. 'm:' .. id, m[4]
+        local b = redis.call('HGET', mk, 'b')
+        redis.call('DEL', mk)
+        redis.call('ZREM', T .. 'leased:' .. q, id)
+        redis.call('LPUSH', T .. 'dead', '{"id":' .. cjson.encode(id) .. ',"queue":' .. cjson.encode(q) .. ',"body":' .. cjson.encode(b)
+          .. ',"deliveryCount":' .. m[2] .. ',"failedAt":' .. ARGV[4] .. ',"info":' .. ARGV[5] .. '}')
+        redis.call('HINCRBY', T .. 'deadcount', q, 1)
+        return 1
+        """;
+
+    /// <summary>ARGV: T, id. Deletes the message when it is not leased and returns its body (nil otherwise).</summary>
+    public const string Remove = """
+        local T, id = ARGV[1], ARGV[2]
+        local mk = T .. 'm:' .. id
+        local m = redis.call('HMGET', mk, 'q', 's', 'l', 'b')
+        if not m[1] or m[3] == '1' then return false end
+        redis.call('DEL', mk)
+        redis.call('ZREM', T .. 'ready:' .. m[1], m[2] .. id)
+        redis.call('ZREM', T .. 'delayed:' .. m[1], id)
+        return m[4]
+        """;
+
+    /// <summary>
+    /// ARGV: T, queue, limit. Deletes up to limit ready and limit delayed messages of the queue; returns {count, more}
+    /// where more is 1 when a set may hold more.
+    /// </summary>
+    public const string Purge = """
+        local T, q, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+        local n, more = 0, 0
+        for _, z in ipairs({ 'ready:', 'delayed:' }) do
+          local key = T .. z .. q
+          local members = redis.call('ZRANGE', key, 0, limit - 1)
+          for _, member in ipairs(members) do
+            local id = member
+            if z == 'ready:' then id = string.sub(member, 17) end
+            redis.call('DEL', T .. 'm:' .. id)
+          end
+          if #members > 0 then redis.call('ZREM', key, unpack(members)) end
+          n = n + #members
+          if #members == limit then more = 1 end
+        end
+        return { n, more }
+        """;
+
+    /// <summary>ARGV: T, now. Returns {queue, ready, delayed, leased, dead letters, …} for every known queue.</summary>
+    public const string Stats = """
+        local T, now = ARGV[1], ARGV[2]
+        local names, seen = {}, {}
+        for _, q in ipairs(redis.call('SMEMBERS', T .. 'queues')) do
+          if not seen[q] then seen[q] = true; names[#names + 1] = q end
+        end
+        for _, q in ipairs(redis.call('HKEYS', T .. 'deadcount')) do
+          if not seen[q] then seen[q] = true; names[#names + 1] = q end
+        end
+        local out = {}
+        for _, q in ipairs(names) do
+          local d, l = T .. 'delayed:' .. q, T .. 'leased:' .. q
+          out[#out + 1] = q
+          out[#out + 1] = redis.call('ZCARD', T .. 'ready:' .. q) + redis.call('ZCOUNT', d, '-inf', now) + redis.call('ZCOUNT', l, '-inf', now)
+          out[#out + 1] = redis.call('ZCOUNT', d, '(' .. now, '+inf')
+          out[#out + 1] = redis.call('ZCOUNT', l, '(' .. now, '+inf')
+          out[#out + 1] = tonumber(redis.call('HGET', T .. 'deadcount', q) or '0')
+        end
+        return out
+        """;
+
+    /// <summary>KEYS: result key. ARGV: record, ttl ms ('' = none), channel ('' = no announcement), id.</summary>
+    public const string SetResult = """
+        if ARGV[2] == '' then
+          redis.call('SET', KEYS[1], ARGV[1])
+        else
+          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        end
+        if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+        return 1
+        """;
+
+    /// <summary>KEYS: lock key. ARGV: token, lease ms. Extends the lease when the token still holds it.</summary>
+    public const string RenewLock = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
+          return 1
+        end
+        return 0
+        """;
+
+    /// <summary>KEYS: lock key. ARGV: token. Deletes the lock when the token still holds it.</summary>
+    public const string ReleaseLock = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          redis.call('DEL', KEYS[1])
+          return 1
+        end
+        return 0
+        """;
+}

@@ -1,0 +1,287 @@
+using System.Globalization;
+using System.Text.Json;
+using Celeriac.Transport;
+using StackExchange.Redis;
+
+namespace Celeriac.Redis;
+
+/// <summary>
+/// Queues in Redis, every state change one Lua script (see <see cref="RedisScripts"/> for the data layout). A message
+/// keeps its hash from enqueue to ack; receiving moves it from the queue's ready set to its leased set (score: lease
+/// end) and bumps its delivery count, so a lease that runs out is a due entry that the next receive puts back at its
+/// original place. Delayed messages wait in the delayed set by visible-at. Enqueue and release publish on the queue's
+/// channel; a receive with nothing to take sleeps until that notification, the earliest delayed or leased score of its
+/// queues, or its max wait, whichever comes first (no polling).
+/// </summary>
+internal sealed class RedisTransport(RedisConnection connection) : ITaskTransport
+{
+    /// <summary>Most messages one receive leases; a larger request gets this many.</summary>
+    private const int MaxReceive = 1000;
+    /// <summary>Most due entries one receive moves back to ready per set (the next receive moves the rest).</summary>
+    private const int PromoteLimit = 1000;
+    /// <summary>Messages per enqueue script call, so one call never holds the server long.</summary>
+    private const int EnqueueChunk = 1000;
+    /// <summary>Leases per renew script call.</summary>
+    private const int RenewChunk = 1000;
+    /// <summary>Messages deleted per purge script call.</summary>
+    private const int PurgeChunk = 5000;
+
+    private readonly RedisKeys _keys = connection.Keys;
+    private readonly RedisKey[] _routing = [connection.Keys.Sequence];
+
+    public async ValueTask<string[]> EnqueueAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0) return [];
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var ids = new string[messages.Count];
+        for (var start = 0; start < messages.Count; start += EnqueueChunk)
+        {
+            var count = Math.Min(EnqueueChunk, messages.Count - start);
+            var now = connection.NowMs;
+            var args = new RedisValue[4 + (7 * count)];
+            args[0] = _keys.Transport;
+            args[1] = _keys.QueueChannelPrefix;
+            args[2] = now;
+            args[3] = count;
+            for (var i = 0; i < count; i++)
+            {
+                var m = messages[start + i];
+                ArgumentNullException.ThrowIfNull(m);
+                ArgumentException.ThrowIfNullOrEmpty(m.Id);
+                ArgumentException.ThrowIfNullOrEmpty(m.Queue);
+                var a = 4 + (7 * i);
+                args[a] = m.Id;
+                args[a + 1] = m.Queue;
+                args[a + 2] = m.Priority;
+                args[a + 3] = m.Body;
+                args[a + 4] = m.VisibleAt is { } visible ? visible.ToUnixTimeMilliseconds() : RedisValue.EmptyString;
+                args[a + 5] = m.IdempotencyKey ?? RedisValue.EmptyString;
+                args[a + 6] = m.IdempotencyKey is not null && m.IdempotencyExpiresAt is { } expires ? expires.ToUnixTimeMilliseconds() : RedisValue.EmptyString;
+            }
+            var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Enqueue, _routing, args).ConfigureAwait(false))!;
+            for (var i = 0; i < count; i++) ids[start + i] = (string)result[i]!;
+        }
+        return ids;
+    }
+
+    public async ValueTask<IReadOnlyList<LeasedMessage>> ReceiveAsync(IReadOnlyList<string> queues, int maxMessages, TimeSpan lease, TimeSpan maxWait, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(queues);
+        if (queues.Count == 0) throw new ArgumentException("Name at least one queue.", nameof(queues));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+        var time = connection.Time;
+        var waitFor = maxWait == Timeout.InfiniteTimeSpan ? TimeSpan.FromDays(365) : TimeSpan.FromTicks(Math.Clamp(maxWait.Ticks, 0, TimeSpan.FromDays(365).Ticks));
+        var deadline = time.GetUtcNow() + waitFor;
+        if (queues.Count > 1) queues = queues.Distinct(StringComparer.Ordinal).ToArray();
+        var waiting = waitFor > TimeSpan.Zero;
+        // Subscribed before the first look, so a send between that look and the wait still wakes this receive.
+        if (waiting) await connection.SubscribeQueuesAsync(queues).WaitAsync(cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            var changed = waiting ? Changed(queues) : null;
+            var (messages, next) = await TakeAsync(queues, maxMessages, lease, cancellationToken).ConfigureAwait(false);
+            if (messages.Count > 0) return messages;
+            var now = time.GetUtcNow();
+            if (now >= deadline || changed is null) return [];
+            var wakeAt = next >= 0 && DateTimeOffset.FromUnixTimeMilliseconds(next) < deadline ? DateTimeOffset.FromUnixTimeMilliseconds(next) : deadline;
+            var delay = wakeAt - now;
+            if (delay < TimeSpan.FromMilliseconds(1)) delay = TimeSpan.FromMilliseconds(1);
+            await changed.WaitAsync(delay, time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private Task Changed(IReadOnlyList<string> queues)
+    {
+        if (queues.Count == 1) return connection.QueueSignal(queues[0]).Task;
+        var signals = new Task[queues.Count];
+        for (var i = 0; i < signals.Length; i++) signals[i] = connection.QueueSignal(queues[i]).Task;
+        return Task.WhenAny(signals);
+    }
+
+    private async Task<(List<LeasedMessage> Messages, long Next)> TakeAsync(IReadOnlyList<string> queues, int max, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var now = connection.NowMs;
+        var args = new RedisValue[6 + queues.Count];
+        args[0] = _keys.Transport;
+        args[1] = now;
+        args[2] = Math.Min(max, MaxReceive);
+        args[3] = Later(now, lease);
+        args[4] = PromoteLimit;
+        args[5] = queues.Count;
+        for (var i = 0; i < queues.Count; i++) args[6 + i] = queues[i];
+        var call = db.ScriptEvaluateAsync(RedisScripts.Receive, _routing, args);
+        RedisResult result;
+        if (!cancellationToken.CanBeCanceled)
+        {
+            result = await call.ConfigureAwait(false);
+        }
+        else
+        {
+            try
+            {
+                result = await call.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !call.IsCompleted)
+            {
+                // The caller left while the lease was being taken: give back whatever it took rather than leaving it
+                // hidden until the lease runs out. Best effort: if Redis is gone, the leases simply run out.
+                _ = ReleaseLateAsync(call);
+                throw;
+            }
+        }
+        return Parse(result);
+    }
+
+    private async Task ReleaseLateAsync(Task<RedisResult> call)
+    {
+        try
+        {
+            var (taken, _) = Parse(await call.ConfigureAwait(false));
+            foreach (var m in taken) await ReleaseAsync(m, null, null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException or TimeoutException)
+        {
+            // The leases run out on their own.
+        }
+    }
+
+    private static (List<LeasedMessage> Messages, long Next) Parse(RedisResult result)
+    {
+        var items = (RedisResult[])result!;
+        var count = (items.Length - 1) / 6;
+        if (count == 0) return ([], (long)items[0]);
+        var messages = new List<LeasedMessage>(count);
+        for (var i = 1; i + 5 < items.Length; i += 6)
+        {
+            var deliveries = (int)items[i + 4];
+            messages.Add(new LeasedMessage((string)items[i]!, (string)items[i + 1]!, (int)items[i + 2], (string)items[i + 3]!, deliveries,
+                string.Concat((string)items[i + 5]!, ":", deliveries.ToString(CultureInfo.InvariantCulture))));
+        }
+        return (messages, 0);
+    }
+
+    public async ValueTask<bool> AckAsync(LeasedMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Ack, _routing,
+            [_keys.Transport, message.Id, message.LeaseToken]).ConfigureAwait(false))!;
+        return (int)result[0] == 1;
+    }
+
+    public async ValueTask<IReadOnlyList<LeasedMessage>> RenewAsync(IReadOnlyList<LeasedMessage> messages, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+        if (messages.Count == 0) return [];
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var lost = new List<LeasedMessage>();
+        for (var start = 0; start < messages.Count; start += RenewChunk)
+        {
+            var count = Math.Min(RenewChunk, messages.Count - start);
+            var args = new RedisValue[2 + (2 * count)];
+            args[0] = _keys.Transport;
+            args[1] = Later(connection.NowMs, lease);
+            for (var i = 0; i < count; i++)
+            {
+                args[2 + (2 * i)] = messages[start + i].Id;
+                args[3 + (2 * i)] = messages[start + i].LeaseToken;
+            }
+            var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Renew, _routing, args).ConfigureAwait(false))!;
+            for (var i = 0; i < count; i++)
+                if ((int)result[i] != 1) lost.Add(messages[start + i]);
+        }
+        return lost;
+    }
+
+    public async ValueTask<bool> ReleaseAsync(LeasedMessage message, DateTimeOffset? visibleAt, string? newBody, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await db.ScriptEvaluateAsync(RedisScripts.Release, _routing,
+        [
+            _keys.Transport, _keys.QueueChannelPrefix, message.Id, message.LeaseToken, connection.NowMs,
+            visibleAt is { } v ? v.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
+            newBody is null ? "0" : "1", newBody ?? RedisValue.EmptyString,
+        ]).ConfigureAwait(false);
+        return (int)result == 1;
+    }
+
+    public async ValueTask<bool> DeadLetterAsync(LeasedMessage message, DeadLetterInfo info, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(info);
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await db.ScriptEvaluateAsync(RedisScripts.DeadLetter, _routing,
+        [
+            _keys.Transport, message.Id, message.LeaseToken, connection.NowMs,
+            JsonSerializer.Serialize(info, RedisJsonContext.Default.DeadLetterInfo),
+        ]).ConfigureAwait(false);
+        return (int)result == 1;
+    }
+
+    public async ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
+    {
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var items = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Stats, _routing, [_keys.Transport, connection.NowMs]).ConfigureAwait(false))!;
+        var stats = new List<QueueStats>(items.Length / 5);
+        for (var i = 0; i + 4 < items.Length; i += 5)
+            stats.Add(new QueueStats((string)items[i]!, (long)items[i + 1], (long)items[i + 2], (long)items[i + 3], (long)items[i + 4]));
+        stats.Sort(static (a, b) => string.CompareOrdinal(a.Queue, b.Queue));
+        return stats;
+    }
+
+    public async ValueTask<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        if (limit == 0) return [];
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var entries = await db.ListRangeAsync(_keys.Transport + "dead", 0, limit - 1).ConfigureAwait(false);
+        var list = new List<DeadLetter>(entries.Length);
+        foreach (var entry in entries)
+        {
+            StoredDeadLetter? stored;
+            try
+            {
+                stored = JsonSerializer.Deserialize((string)entry!, RedisJsonContext.Default.StoredDeadLetter);
+            }
+            catch (JsonException)
+            {
+                continue;
+            }
+            if (stored is null) continue;
+            list.Add(new DeadLetter(stored.Id, stored.Queue, stored.Body, stored.DeliveryCount, stored.Info, DateTimeOffset.FromUnixTimeMilliseconds(stored.FailedAt)));
+        }
+        return list;
+    }
+
+    public async ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await db.ScriptEvaluateAsync(RedisScripts.Remove, _routing, [_keys.Transport, id]).ConfigureAwait(false);
+        return result.IsNull ? null : (string?)result;
+    }
+
+    public async ValueTask<long> PurgeAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        long total = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Purge, _routing, [_keys.Transport, queue, PurgeChunk]).ConfigureAwait(false))!;
+            total += (long)result[0];
+            if ((int)result[1] == 0) return total;
+        }
+    }
+
+    /// <summary><paramref name="now"/> plus <paramref name="span"/> in Unix milliseconds, capped at a century.</summary>
+    private static long Later(long now, TimeSpan span) =>
+        now + (long)Math.Min(span.TotalMilliseconds, TimeSpan.FromDays(36500).TotalMilliseconds);
+}
