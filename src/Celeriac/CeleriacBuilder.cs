@@ -37,7 +37,7 @@ public sealed class CeleriacBuilder
     }
 
     /// <summary>
-    /// Uses an in-process transport and result store: fast, not durable, not shared with other processes.
+    /// Uses an in-process transport, result store, lock provider and schedule store: fast, not durable, not shared with other processes.
     /// For tests and single-process tools.
     /// </summary>
     public CeleriacBuilder UseInMemory()
@@ -45,7 +45,9 @@ public sealed class CeleriacBuilder
         Services.RemoveAll<ITaskTransport>();
         Services.RemoveAll<IResultStore>();
         Services.RemoveAll<ILockProvider>();
+        Services.RemoveAll<IScheduleStore>();
         Services.AddSingleton<ILockProvider, InMemoryLockProvider>();
+        Services.AddSingleton<IScheduleStore, InMemoryScheduleStore>();
         Services.AddSingleton<InMemoryTransport>();
         Services.AddSingleton<ITaskTransport>(sp => sp.GetRequiredService<InMemoryTransport>());
         Services.AddSingleton<IResultStore, InMemoryResultStore>();

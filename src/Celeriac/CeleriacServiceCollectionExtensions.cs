@@ -1,3 +1,4 @@
+using Celeriac.Scheduling;
 using Celeriac.Transport;
 using Celeriac.Worker;
 using Microsoft.Extensions.Configuration;
@@ -12,7 +13,7 @@ namespace Celeriac;
 public static class CeleriacServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the task client, the worker (a hosted service) and the task registry, and lets <paramref name="configure"/>
+    /// Adds the task client, the worker and the scheduler (hosted services), the task and schedule registries, and lets <paramref name="configure"/>
     /// pick a transport (<c>UseSqlite</c>, <c>UseInMemory</c>, …) and register tasks. Calling it again adds to the same setup.
     /// </summary>
     public static CeleriacBuilder AddCeleriac(this IServiceCollection services, Action<CeleriacBuilder>? configure = null)
@@ -38,6 +39,7 @@ public static class CeleriacServiceCollectionExtensions
         services.TryAddSingleton<ITaskClient>(sp => sp.GetRequiredService<TaskClient>());
         services.TryAddSingleton<TaskWorker>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskWorkerHost>());
+        SchedulingServices.Add(services);
 
         var builder = new CeleriacBuilder(services, registry);
         configure?.Invoke(builder);
@@ -72,6 +74,9 @@ internal sealed class CeleriacRuntime(IOptions<WorkerOptions> worker)
 {
     /// <summary>Whether the worker hosted service consumes queues in this process.</summary>
     public bool RunWorker { get; set; } = true;
+
+    /// <summary>Whether the beat hosted service competes to lead and fire schedules in this process.</summary>
+    public bool RunBeat { get; set; } = true;
 
     public WorkerOptions Worker { get; } = worker.Value;
 }
