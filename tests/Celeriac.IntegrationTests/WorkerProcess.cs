@@ -2,12 +2,35 @@ using System.Diagnostics;
 
 namespace Celeriac.IntegrationTests;
 
-/// <summary>A Celeriac.TestWorker child process: `worker -c N` on a SQLite file, logging each run to a file.</summary>
+/// <summary>Where the test processes meet: a SQLite file, or a Redis server with a key prefix.</summary>
+internal abstract record Store
+{
+    public abstract void Configure(CeleriacBuilder builder);
+    public abstract void Export(IDictionary<string, string?> environment);
+}
+
+internal sealed record SqliteStore(string Path) : Store
+{
+    public override void Configure(CeleriacBuilder builder) => builder.UseSqlite(Path);
+    public override void Export(IDictionary<string, string?> environment) => environment["CELERIAC_TEST_DB"] = Path;
+}
+
+internal sealed record RedisStore(string Configuration, string Prefix) : Store
+{
+    public override void Configure(CeleriacBuilder builder) => builder.UseRedis(Configuration, o => o.KeyPrefix = Prefix);
+    public override void Export(IDictionary<string, string?> environment)
+    {
+        environment["CELERIAC_TEST_REDIS"] = Configuration;
+        environment["CELERIAC_TEST_PREFIX"] = Prefix;
+    }
+}
+
+/// <summary>A Celeriac.TestWorker child process: `worker -c N` on a shared store, logging each run to a file.</summary>
 internal sealed class WorkerProcess : IDisposable
 {
     private readonly Process _process;
 
-    public WorkerProcess(string db, string log, int concurrency, int prefetch)
+    public WorkerProcess(Store store, string log, int concurrency, int prefetch)
     {
         Log = log;
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/net10.0/
@@ -20,7 +43,7 @@ internal sealed class WorkerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.Environment["CELERIAC_TEST_DB"] = db;
+        store.Export(start.Environment);
         start.Environment["CELERIAC_TEST_LOG"] = log;
         start.Environment["CELERIAC_TEST_LEASE_SECONDS"] = "2";
         _process = Process.Start(start)!;

@@ -1,11 +1,12 @@
-// Test worker: `Celeriac.TestWorker worker -c 8` with CELERIAC_TEST_DB (SQLite file) and CELERIAC_TEST_LOG
-// (a file that gets one line per task run, flushed before the task returns, so a test can count runs even
-// for a process it killed).
+// Test worker: `Celeriac.TestWorker worker -c 8` on CELERIAC_TEST_DB (a SQLite file) or CELERIAC_TEST_REDIS (a Redis
+// configuration string, with CELERIAC_TEST_PREFIX as key prefix), and CELERIAC_TEST_LOG (a file that gets one line
+// per task run, flushed before the task returns, so a test can count runs even for a process it killed).
 using Celeriac;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-var db = Environment.GetEnvironmentVariable("CELERIAC_TEST_DB") ?? throw new InvalidOperationException("CELERIAC_TEST_DB is not set.");
+var db = Environment.GetEnvironmentVariable("CELERIAC_TEST_DB");
+var redis = Environment.GetEnvironmentVariable("CELERIAC_TEST_REDIS");
 var logPath = Environment.GetEnvironmentVariable("CELERIAC_TEST_LOG") ?? throw new InvalidOperationException("CELERIAC_TEST_LOG is not set.");
 var lease = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("CELERIAC_TEST_LEASE_SECONDS") ?? "2", System.Globalization.CultureInfo.InvariantCulture));
 
@@ -13,7 +14,8 @@ var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddCeleriac(c =>
 {
-    c.UseSqlite(db);
+    if (redis is not null) c.UseRedis(redis, o => o.KeyPrefix = Environment.GetEnvironmentVariable("CELERIAC_TEST_PREFIX") ?? o.KeyPrefix);
+    else c.UseSqlite(db ?? throw new InvalidOperationException("Set CELERIAC_TEST_DB or CELERIAC_TEST_REDIS."));
     c.ConfigureWorker(o => o.LeaseDuration = lease);
 });
 using var host = builder.Build();
