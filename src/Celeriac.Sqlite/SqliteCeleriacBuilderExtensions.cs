@@ -13,7 +13,7 @@ namespace Celeriac;
 public static class SqliteCeleriacBuilderExtensions
 {
     /// <summary>
-    /// Uses one SQLite file (WAL mode) as the durable queue, result store and lock table. Several processes on the same machine
+    /// Uses one SQLite file (WAL mode) as the durable queue, result store, lock table and beat schedule store. Several processes on the same machine
     /// may use the same file. Replaces any transport or result store registered before.
     /// </summary>
     /// <param name="builder">The Celeriac builder.</param>
@@ -28,6 +28,7 @@ public static class SqliteCeleriacBuilderExtensions
         services.RemoveAll<ITaskTransport>();
         services.RemoveAll<IResultStore>();
         services.RemoveAll<ILockProvider>();
+        services.RemoveAll<IScheduleStore>();
         services.RemoveAll<SqliteEngine>();
         services.AddOptions<SqliteOptions>()
             .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection("Celeriac:Sqlite").Bind(o))
@@ -47,6 +48,7 @@ public static class SqliteCeleriacBuilderExtensions
         services.AddSingleton<ITaskTransport>(sp => new SqliteTransport(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IResultStore>(sp => new SqliteResultStore(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<ILockProvider>(sp => new SqliteLockProvider(sp.GetRequiredService<SqliteEngine>()));
+        services.AddSingleton<IScheduleStore>(sp => new SqliteScheduleStore(sp.GetRequiredService<SqliteEngine>()));
         return builder;
     }
 }

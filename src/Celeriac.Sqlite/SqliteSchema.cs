@@ -6,11 +6,13 @@ namespace Celeriac.Sqlite;
 /// <c>messages_waiting</c>, by <c>visible_at</c>: delayed, released for later, or leased until its lease ends).
 /// Each receive first promotes the waiting rows of its queues whose time has come, then takes from the head of the
 /// ready index, so its cost does not grow with the number of delayed or leased messages.
+/// Versions: 2 added <c>locks</c>, 3 added <c>schedules</c> (beat); every statement is <c>IF NOT EXISTS</c>, so an
+/// older file is brought up to date by running them all again.
 /// </summary>
 internal static class SqliteSchema
 {
     /// <summary>Schema version written to <c>PRAGMA user_version</c>.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS messages(
@@ -59,5 +61,12 @@ internal static class SqliteSchema
             key TEXT PRIMARY KEY,
             token TEXT NOT NULL,
             expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS schedules(
+            name TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            updated_at INTEGER NOT NULL,
+            last_tick INTEGER,
+            last_fired_at INTEGER) WITHOUT ROWID;
         """;
 }
