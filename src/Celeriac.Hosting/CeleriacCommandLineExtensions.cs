@@ -11,11 +11,13 @@ public static class CeleriacCommandLineExtensions
     /// Parses <paramref name="args"/> and runs one command in this process, then returns its exit code. Use it as the
     /// last line of <c>Program.cs</c>: <c>return await app.RunCeleriacAsync(args);</c>
     /// <list type="bullet">
-    /// <item><c>all</c> (the default when no command is given): the host (web server, if any) and the worker in one process.</item>
-    /// <item><c>web</c>: the host without the worker.</item>
+    /// <item><c>all</c> (the default when no command is given): the host (web server, if any), the worker and the scheduler (beat) in one process.</item>
+    /// <item><c>web</c>: the host without the worker and the scheduler.</item>
     /// <item><c>worker [-q a,b] [-c N] [--prefetch N]</c>: only the worker; the host is not started, so no HTTP port is bound. Stops on Ctrl-C or SIGTERM.</item>
+    /// <item><c>beat</c>: only the scheduler (the host is not started); with several beat processes one leads and fires. Stops on Ctrl-C or SIGTERM.</item>
+    /// <item><c>schedule list|add|pause|resume|remove</c>: beat schedules kept in the store, changed at run time.</item>
     /// <item><c>call TASK [--args JSON] [--kwargs JSON] [--queue Q] [--countdown S] [--priority N] [--wait] [--timeout S]</c>: sends a task and prints its id; with <c>--wait</c>, prints its result JSON.</item>
-    /// <item><c>inspect [--task ID] [--dead-letters N]</c>: queue depths, registered tasks and the newest dead letters, or one task's state.</item>
+    /// <item><c>inspect [--task ID] [--dead-letters N]</c>: queue depths, registered tasks, schedules (last and next run) and the newest dead letters, or one task's state.</item>
     /// <item><c>purge QUEUE [--yes]</c>: removes the queue's messages that no worker holds.</item>
     /// </list>
     /// Every command has <c>--help</c>. <c>all</c> and <c>web</c> ignore host switches such as <c>--urls</c> or

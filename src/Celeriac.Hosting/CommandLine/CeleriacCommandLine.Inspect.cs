@@ -7,14 +7,14 @@ using Spectre.Console;
 
 namespace Celeriac.Hosting.CommandLine;
 
-/// <summary>The <c>inspect</c> command: queues, tasks and dead letters, or one task's state.</summary>
+/// <summary>The <c>inspect</c> command: queues, tasks, schedules and dead letters, or one task's state.</summary>
 internal sealed partial class CeleriacCommandLine
 {
     private Command BuildInspectCommand()
     {
         var task = new Option<string?>("--task") { Description = "Show one task's state, result, error, retries and update time instead (exit code 4 when unknown).", HelpName = "ID" };
         var deadLetters = IntOption("--dead-letters", "How many of the newest dead letters to list (default 10; 0 for none).", min: 0);
-        var command = new Command("inspect", "Show queue depths (ready, delayed, leased, dead letters), the registered tasks and the newest dead letters.")
+        var command = new Command("inspect", "Show queue depths (ready, delayed, leased, dead letters), the registered tasks, the schedules (last and next run) and the newest dead letters.")
         {
             task, deadLetters,
         };
@@ -49,6 +49,7 @@ internal sealed partial class CeleriacCommandLine
         }
         if (registry.Names.Count == 0) tasks.AddRow(Cells("(none registered in this app)", "", "", ""));
         _out.Write(tasks);
+        await WriteSchedulesAsync(cancellationToken).ConfigureAwait(false);
 
         if (deadLetterCount > 0)
         {

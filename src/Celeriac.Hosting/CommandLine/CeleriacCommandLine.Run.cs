@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Celeriac.Hosting.CommandLine;
 
-/// <summary>The <c>all</c>, <c>web</c> and <c>worker</c> commands.</summary>
+/// <summary>The <c>all</c>, <c>web</c> and <c>worker</c> commands (<c>beat</c> is in its own file).</summary>
 internal sealed partial class CeleriacCommandLine
 {
     private Command BuildWorkerCommand()
@@ -33,13 +33,15 @@ internal sealed partial class CeleriacCommandLine
         return command;
     }
 
-    /// <summary><c>all</c> and <c>web</c>: the whole host, with or without the worker hosted service.</summary>
+    /// <summary><c>all</c> and <c>web</c>: the whole host, with or without the worker and beat hosted services.</summary>
     private async Task<int> RunHostAsync(bool worker, CancellationToken cancellationToken)
     {
         try
         {
-            Services.GetRequiredService<CeleriacRuntime>().RunWorker = worker;
-            LogHostStarting(worker ? "web + worker" : "web only");
+            var runtime = Services.GetRequiredService<CeleriacRuntime>();
+            runtime.RunWorker = worker;
+            runtime.RunBeat = worker;
+            LogHostStarting(worker ? "web + worker + beat" : "web only");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(_cancellation, cancellationToken);
             await _host.RunAsync(stop.Token).ConfigureAwait(false);
             return CeleriacExitCodes.Success;

@@ -88,22 +88,24 @@ internal sealed partial class CeleriacCommandLine
 
     private RootCommand BuildCommands()
     {
-        var root = new RootCommand("Runs this app: web server and worker together (the default), either one alone, or a one-off task command.");
+        var root = new RootCommand("Runs this app: web server, worker and scheduler together (the default), any one alone, or a one-off task command.");
         root.SetAction((_, ct) => RunHostAsync(worker: true, ct));
 
-        var all = new Command("all", "Run the host (web server, if any) and the worker in one process. The default. Host switches after it (--urls URL, --environment NAME, key=value) are left to the host.");
+        var all = new Command("all", "Run the host (web server, if any), the worker and the scheduler (beat) in one process. The default. Host switches after it (--urls URL, --environment NAME, key=value) are left to the host.");
         all.SetAction((_, ct) => RunHostAsync(worker: true, ct));
 
-        var web = new Command("web", "Run the host without the worker: serve requests and send tasks, run none. Host switches after it are left to the host.");
+        var web = new Command("web", "Run the host without the worker and the scheduler: serve requests and send tasks, run none. Host switches after it are left to the host.");
         web.SetAction((_, ct) => RunHostAsync(worker: false, ct));
 
         root.Subcommands.Add(all);
         root.Subcommands.Add(web);
         root.Subcommands.Add(BuildWorkerCommand());
+        root.Subcommands.Add(BuildBeatCommand());
         root.Subcommands.Add(BuildCallCommand());
         root.Subcommands.Add(BuildInspectCommand());
         root.Subcommands.Add(BuildPurgeCommand());
         root.Subcommands.Add(BuildRevokeCommand());
+        root.Subcommands.Add(BuildScheduleCommand());
         return root;
     }
 
@@ -117,7 +119,7 @@ internal sealed partial class CeleriacCommandLine
     private static string[] CommandTokens(string[] args)
     {
         if (args.Length == 0 || args.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return args;
-        var command = Array.FindIndex(args, a => a is "all" or "web" or "worker" or "call" or "inspect" or "purge");
+        var command = Array.FindIndex(args, a => a is "all" or "web" or "worker" or "beat" or "call" or "inspect" or "purge" or "revoke" or "schedule");
         if (command >= 0) return args[command] is "all" or "web" ? [args[command]] : args;
         var first = args[0];
         var isHostSwitch = (first.StartsWith('-') && first != "--version") || (first.Contains('=', StringComparison.Ordinal) && !first.StartsWith('['));

@@ -49,10 +49,10 @@ internal sealed partial class BeatScheduler(
     {
         var store = manager.Store;
         var lease = _options.LeaderLease;
-        await SyncAsync(stoppingToken).ConfigureAwait(false);
-        LogStarted(lease, _options.ReloadInterval);
         try
         {
+            await SyncAsync(stoppingToken).ConfigureAwait(false);
+            LogStarted(lease, _options.ReloadInterval);
             while (!stoppingToken.IsCancellationRequested)
             {
                 var asked = time.GetUtcNow();

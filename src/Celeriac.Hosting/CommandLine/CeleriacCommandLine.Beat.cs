@@ -1,0 +1,43 @@
+using System.CommandLine;
+using Celeriac.Scheduling;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac.Hosting.CommandLine;
+
+/// <summary>The <c>beat</c> command: run only the scheduler.</summary>
+internal sealed partial class CeleriacCommandLine
+{
+    private Command BuildBeatCommand()
+    {
+        var command = new Command("beat",
+            "Run only the scheduler: compete with the other beat processes to lead and, while leading, send each schedule's task once per tick. "
+            + "The host is not started, so no web port is bound and no task runs here. Stops on Ctrl-C or SIGTERM, handing the lead over at once.");
+        command.SetAction((_, _) => GuardAsync(RunBeatAsync));
+        return command;
+    }
+
+    private async Task<int> RunBeatAsync(CancellationToken stoppingToken)
+    {
+        var options = Services.GetRequiredService<IOptions<BeatOptions>>().Value;   // validates
+        var manager = Services.GetRequiredService<ScheduleManager>();
+        _ = manager.Store;                                                           // a clear error when there is none
+        WarnIfInMemory();
+        var scheduler = Services.GetRequiredService<BeatScheduler>();
+        LogBeatStarting(Services.GetRequiredService<ScheduleRegistry>().All.Count, options.LeaderLease);
+        using var onStop = stoppingToken.Register(LogBeatStopping);
+        await scheduler.RunAsync(stoppingToken).ConfigureAwait(false);
+        LogBeatStopped();
+        return CeleriacExitCodes.Success;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac beat started (scheduler only, no web server, no worker): {Count} code schedule(s), leader lease {Lease}. Press Ctrl-C to stop")]
+    private partial void LogBeatStarting(int count, TimeSpan lease);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac beat stopping; handing over the lead")]
+    private partial void LogBeatStopping();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac beat stopped")]
+    private partial void LogBeatStopped();
+}
