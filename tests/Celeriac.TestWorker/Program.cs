@@ -39,4 +39,10 @@ host.MapTask("proc.locked", async (int key, int delayMs, TaskContext ctx, Cancel
     return key;
 }).Lock("key:{key}", retryAfter: TimeSpan.FromMilliseconds(20));
 
+// Beat: proc.tick logs its task id, beat:proc.beat:{tickUnixMs}. With CELERIAC_TEST_BEAT_MS set, the schedule proc.beat
+// sends it every that many ms (run `beat` to fire it); its messages expire after a minute, not at the next tick.
+host.MapTask("proc.tick", (TaskContext ctx) => { lock (gate) log.WriteLine(ctx.Id); });
+if (Environment.GetEnvironmentVariable("CELERIAC_TEST_BEAT_MS") is { } beatMs)
+    host.MapSchedule("proc.beat", "proc.tick", TimeSpan.FromMilliseconds(int.Parse(beatMs, System.Globalization.CultureInfo.InvariantCulture)), configure: o => o.Expires = TimeSpan.FromMinutes(1));
+
 return await host.RunCeleriacAsync(args);
