@@ -50,7 +50,7 @@ internal sealed partial class BeatScheduler
         var firstLoad = true;
         var reload = true;
         var nextReload = since;
-        _unsent.Clear();
+        lock (_unsent) _unsent.Clear();
         while (true)
         {
             leadership.ThrowIfCancellationRequested();
@@ -71,8 +71,8 @@ internal sealed partial class BeatScheduler
             }
 
             if (!lease.IsValid(time.GetUtcNow())) return;
+            await RetryUnsentAsync().ConfigureAwait(false);
             await FireDueAsync(store, cursors, lease, leadership).ConfigureAwait(false);
-            await RetryUnsentAsync(leadership).ConfigureAwait(false);
 
             var wakeAt = nextReload;
             foreach (var c in cursors.Values)
@@ -153,7 +153,7 @@ internal sealed partial class BeatScheduler
         if (c.Resend is { } resend)
         {
             c.Resend = null;
-            await SendAsync(schedule, resend.Tick, resend.FiredAt, Kind.Resend, cancellationToken).ConfigureAwait(false);
+            await SendAsync(schedule, resend.Tick, resend.FiredAt, Kind.Resend).ConfigureAwait(false);
         }
         if (c.Missed is { } missed)
         {
@@ -198,12 +198,15 @@ internal sealed partial class BeatScheduler
             LogAlreadyRecorded(c.Schedule.Name, tick);
             return false;
         }
-        await SendAsync(c.Schedule, tick, time.GetUtcNow(), kind, cancellationToken).ConfigureAwait(false);
+        await SendAsync(c.Schedule, tick, time.GetUtcNow(), kind).ConfigureAwait(false);
         return true;
     }
 
-    /// <summary>Sends a recorded tick's task; on failure keeps it in <see cref="_unsent"/>. Returns whether the send went through.</summary>
-    private async Task<bool> SendAsync(ScheduleDefinition schedule, DateTimeOffset tick, DateTimeOffset firedAt, Kind kind, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a recorded tick's task; on failure keeps it in <see cref="_unsent"/>. Returns whether the send went through.
+    /// Not cancelled when the lead is lost: the tick is recorded, and a late send is safe (the key drops a second one).
+    /// </summary>
+    private async Task<bool> SendAsync(ScheduleDefinition schedule, DateTimeOffset tick, DateTimeOffset firedAt, Kind kind)
     {
         var key = TickKey(schedule.Name, tick);
         var signature = new TaskSignature(schedule.Task, schedule.Args, schedule.Kwargs, key, schedule.Queue, schedule.Priority);
@@ -212,7 +215,7 @@ internal sealed partial class BeatScheduler
         signature.Options.ExpiresAt = Expiry(schedule, tick, firedAt);
         try
         {
-            var handle = await client.SendAsync(signature, cancellationToken).ConfigureAwait(false);
+            var handle = await client.SendAsync(signature, CancellationToken.None).ConfigureAwait(false);
             var sentAt = time.GetUtcNow();
             if (handle.WasDuplicate)
             {
@@ -229,23 +232,27 @@ internal sealed partial class BeatScheduler
             LogSendRefused(e, schedule.Name, tick);
             return true;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
             LogSendFailed(e, schedule.Name, tick);
-            _unsent.Add((schedule, tick, firedAt));
+            lock (_unsent) _unsent.Add((schedule, tick, firedAt));
             return false;
         }
     }
 
-    private async Task RetryUnsentAsync(CancellationToken cancellationToken)
+    private async Task RetryUnsentAsync()
     {
-        if (_unsent.Count == 0) return;
-        var pending = _unsent.ToList();
-        _unsent.Clear();
+        List<(ScheduleDefinition Schedule, DateTimeOffset Tick, DateTimeOffset FiredAt)> pending;
+        lock (_unsent)
+        {
+            if (_unsent.Count == 0) return;
+            pending = [.. _unsent];
+            _unsent.Clear();
+        }
         foreach (var (schedule, tick, firedAt) in pending)
         {
             if (Expiry(schedule, tick, firedAt) <= time.GetUtcNow()) LogTickLost(schedule.Name, tick);
-            else await SendAsync(schedule, tick, firedAt, Kind.Resend, cancellationToken).ConfigureAwait(false);
+            else await SendAsync(schedule, tick, firedAt, Kind.Resend).ConfigureAwait(false);
         }
     }
 
@@ -266,6 +273,8 @@ internal sealed partial class BeatScheduler
         if (changed.IsCompleted) return true;
         var delay = wakeAt - time.GetUtcNow();
         if (delay <= TimeSpan.Zero) return false;
+        // Timers count whole milliseconds: round up, so the wait does not end a fraction early and need a second one.
+        delay = TimeSpan.FromTicks((delay.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond);
         await changed.WaitAsync(delay, time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         cancellationToken.ThrowIfCancellationRequested();
         return changed.IsCompleted;

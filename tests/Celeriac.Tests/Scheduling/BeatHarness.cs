@@ -41,9 +41,10 @@ internal sealed class BeatHarness : IAsyncDisposable
     public InMemoryTransport Transport => Provider.GetRequiredService<InMemoryTransport>();
 
     /// <summary>Starts a scheduler replica (with its own lock provider, e.g. one that can be cut off).</summary>
-    public Replica StartScheduler(ILockProvider? locks = null)
+    public Replica StartScheduler(ILockProvider? locks = null, ITaskClient? client = null)
     {
-        var scheduler = (BeatScheduler)ActivatorUtilities.CreateInstance(Provider, typeof(BeatScheduler), locks ?? Locks);
+        object[] parameters = client is null ? [locks ?? Locks] : [locks ?? Locks, client];
+        var scheduler = (BeatScheduler)ActivatorUtilities.CreateInstance(Provider, typeof(BeatScheduler), parameters);
         var replica = new Replica(scheduler);
         _replicas.Add(replica);
         return replica;
@@ -130,6 +131,26 @@ internal sealed class BeatHarness : IAsyncDisposable
             _stop.Dispose();
         }
     }
+}
+
+/// <summary>A task client whose sends fail while <see cref="Failing"/> is set, as when the broker is briefly unreachable.</summary>
+internal sealed class FlakyClient(ITaskClient inner) : ITaskClient
+{
+    public volatile bool Failing;
+    public int Failures;
+
+    public ValueTask<TaskHandle> SendAsync(TaskSignature signature, CancellationToken cancellationToken = default)
+    {
+        if (!Failing) return inner.SendAsync(signature, cancellationToken);
+        Interlocked.Increment(ref Failures);
+        throw new IOException("broker unreachable");
+    }
+
+    public ValueTask<TaskHandle> SendAsync(string task, object? args = null, Action<SendOptions>? configure = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<TaskHandle> ChainAsync(IReadOnlyList<TaskSignature> steps, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<GroupHandle> GroupAsync(IReadOnlyList<TaskSignature> members, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<bool> RevokeAsync(string taskId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public TaskHandle GetHandle(string taskId) => inner.GetHandle(taskId);
 }
 
 /// <summary>A lock provider that can be cut off from the store, as a replica whose process froze or lost its network.</summary>

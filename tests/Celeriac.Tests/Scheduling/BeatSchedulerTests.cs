@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Celeriac.Scheduling;
 using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Celeriac.Tests.Scheduling;
 
@@ -146,6 +147,21 @@ public sealed class BeatSchedulerTests
         await Eventually.TrueAsync(() => next.IsLeader);
         h.Time.Advance(TimeSpan.FromSeconds(7));
         Assert.Equal([BeatHarness.Ms(10), BeatHarness.Ms(20)], await h.StepUntilAsync("slow", 2, TimeSpan.Zero));
+    }
+
+    [Fact]
+    public async Task A_tick_whose_send_fails_is_sent_again_until_it_goes_through()
+    {
+        await using var h = new BeatHarness(c => c.MapSchedule("fast", "probe.tick", Half, configure: o => o.Expires = TimeSpan.FromSeconds(30)));
+        var client = new FlakyClient(h.Provider.GetRequiredService<ITaskClient>()) { Failing = true };
+        var beat = h.StartScheduler(client: client);
+        await Eventually.TrueAsync(() => beat.IsLeader);
+        h.Time.Advance(Half);
+        await Eventually.TrueAsync(() => Volatile.Read(ref client.Failures) >= 1);
+        Assert.Empty(await h.TicksAsync("fast"));
+        client.Failing = false;
+        // The next pass (the next tick here) sends the recorded tick again, then the new one.
+        Assert.Equal([BeatHarness.Ms(0.5), BeatHarness.Ms(1)], await h.StepUntilAsync("fast", 2, Half));
     }
 
     [Fact]
