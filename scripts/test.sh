@@ -10,6 +10,19 @@ results="artifacts/test-results"
 rm -rf "$results"
 mkdir -p "$results"
 
+echo "== prerequisites"
+# The Redis tests start their own private redis-server (free loopback port, temp directory); install it when missing.
+if ! command -v redis-server >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null; }; then
+    echo "installing redis-server failed: the Redis tests will fail" >&2
+  fi
+  # The package may start the system service on 6379; the tests never use it, so do not leave it running.
+  $sudo service redis-server stop >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable redis-server >/dev/null 2>&1 || true; fi
+fi
+
 echo "== build"
 if ! dotnet build Celeriac.slnx -c Release -nologo -v:q; then
   echo "0 passed, 1 failed"

@@ -46,6 +46,16 @@ public static class Fixtures
     /// <summary>Another engine on <paramref name="path"/>, as a second process would have; leaves the file.</summary>
     public static TransportHarness Sqlite(string path, TimeProvider time) => new(c => c.UseSqlite(path), time);
 
+    /// <summary>A harness on <paramref name="redis"/> with a key prefix of its own (or <paramref name="prefix"/>, to share one).</summary>
+    public static TransportHarness Redis(RedisServer redis, TimeProvider time, string? prefix = null)
+    {
+        var keyPrefix = prefix ?? redis.NewPrefix();
+        var harness = new TransportHarness(c => c.UseRedis(redis.Configuration, o => o.KeyPrefix = keyPrefix), time);
+        // Connect now, as a long-running process would have, so the first call of a timing test is not the connect.
+        Task.Run(async () => await harness.Services.GetRequiredService<Celeriac.Redis.RedisConnection>().DatabaseAsync()).GetAwaiter().GetResult();
+        return harness;
+    }
+
     public static string TempDatabasePath() =>
         Path.Combine(Path.GetTempPath(), "celeriac-transport-tests", Guid.NewGuid().ToString("N"), "celeriac.db");
 
