@@ -14,6 +14,9 @@ internal sealed partial class BeatScheduler
     /// <summary>Most overdue ticks of one schedule sent in one pass after a stall; older ones are skipped.</summary>
     private const int MaxCatchUp = 100;
 
+    /// <summary>How long before a tick the wait stops sleeping and spins (system clock only).</summary>
+    private static readonly TimeSpan SpinMargin = TimeSpan.FromMilliseconds(3);
+
     /// <summary>Ticks recorded but not sent (the send failed): sent again until their message would have expired.</summary>
     private readonly List<(ScheduleDefinition Schedule, DateTimeOffset Tick, DateTimeOffset FiredAt)> _unsent = [];
 
@@ -75,12 +78,17 @@ internal sealed partial class BeatScheduler
             await FireDueAsync(store, cursors, lease, leadership).ConfigureAwait(false);
 
             var wakeAt = nextReload;
+            var precise = false;
             foreach (var c in cursors.Values)
             {
                 var at = c.Missed is not null || c.Resend is not null ? c.BlockedUntil : c.Next is { } n ? Max(n, c.BlockedUntil) : DateTimeOffset.MaxValue;
-                if (at < wakeAt) wakeAt = at;
+                if (at <= wakeAt)
+                {
+                    wakeAt = at;
+                    precise = true;
+                }
             }
-            reload = await WaitUntilAsync(wakeAt, changed, leadership).ConfigureAwait(false);
+            reload = await WaitUntilAsync(wakeAt, precise, changed, leadership).ConfigureAwait(false);
         }
     }
 
@@ -267,16 +275,30 @@ internal sealed partial class BeatScheduler
     internal static string TickKey(string schedule, DateTimeOffset tick) =>
         $"beat:{schedule}:{tick.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
-    /// <summary>Waits until <paramref name="wakeAt"/>, or less when <paramref name="changed"/> completes first (returns <see langword="true"/> then).</summary>
-    private async Task<bool> WaitUntilAsync(DateTimeOffset wakeAt, Task changed, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until <paramref name="wakeAt"/>, or less when <paramref name="changed"/> completes first (returns
+    /// <see langword="true"/> then). On the system clock, a wait for a tick (<paramref name="precise"/>) sleeps until
+    /// <see cref="SpinMargin"/> before it and spins the rest: a timer wakes a thread a millisecond or more late (tens
+    /// on a busy machine), a spin does not, at the cost of at most that margin of one core per tick.
+    /// </summary>
+    private async Task<bool> WaitUntilAsync(DateTimeOffset wakeAt, bool precise, Task changed, CancellationToken cancellationToken)
     {
         if (changed.IsCompleted) return true;
-        var delay = wakeAt - time.GetUtcNow();
-        if (delay <= TimeSpan.Zero) return false;
-        // Timers count whole milliseconds: round up, so the wait does not end a fraction early and need a second one.
-        delay = TimeSpan.FromTicks((delay.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond);
-        await changed.WaitAsync(delay, time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        cancellationToken.ThrowIfCancellationRequested();
+        var spin = precise && ReferenceEquals(time, TimeProvider.System);
+        var delay = wakeAt - time.GetUtcNow() - (spin ? SpinMargin : TimeSpan.Zero);
+        if (delay > TimeSpan.Zero)
+        {
+            // Timers count whole milliseconds: round up, so the wait does not end a fraction early and need a second one.
+            delay = TimeSpan.FromTicks((delay.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond);
+            await changed.WaitAsync(delay, time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (changed.IsCompleted) return true;
+        }
+        if (spin)
+        {
+            var wait = new SpinWait();
+            while (time.GetUtcNow() < wakeAt && !changed.IsCompleted && !cancellationToken.IsCancellationRequested) wait.SpinOnce(sleep1Threshold: -1);
+        }
         return changed.IsCompleted;
     }
 
