@@ -10,6 +10,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
+// `beat [--seconds N] [--transport memory|sqlite] [--interval-ms N]`: tick error of a beat schedule (BeatBench.cs).
+if (args is ["beat", ..]) return await BeatBench.RunAsync(args[1..]);
+
 var transportOption = new Option<string>("--transport") { Description = "memory | sqlite", DefaultValueFactory = _ => "sqlite" };
 var tasksOption = new Option<int>("--tasks") { Description = "Tasks to send and drain.", DefaultValueFactory = _ => 20_000 };
 var concurrencyOption = new Option<int>("--concurrency") { Description = "Worker concurrency.", DefaultValueFactory = _ => 8 };
