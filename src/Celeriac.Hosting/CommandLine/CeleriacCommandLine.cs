@@ -46,6 +46,15 @@ internal sealed partial class CeleriacCommandLine
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
         _cancellation = cancellationToken;
+        try
+        {
+            args = ApplyRedisOption(args);
+        }
+        catch (UsageException e)
+        {
+            Error(e.Message);
+            return CeleriacExitCodes.UsageError;
+        }
         var root = BuildCommands();
         ParseResult parsed;
         try
@@ -108,6 +117,40 @@ internal sealed partial class CeleriacCommandLine
         root.Subcommands.Add(BuildScheduleCommand());
         return root;
     }
+
+    /// <summary>
+    /// <c>--redis CONFIG</c> (or <c>--redis=CONFIG</c>) anywhere on the line, for any command: points this process at
+    /// that Redis by setting <c>CELERIAC_REDIS</c>, which <c>UseRedis</c> reads before the connection opens. Removed
+    /// from the arguments the commands see.
+    /// </summary>
+    internal static string[] ApplyRedisOption(string[] args)
+    {
+        var rest = new List<string>(args.Length);
+        for (var i = 0; i < args.Length; i++)
+        {
+            string? value = null;
+            if (args[i] == "--redis")
+            {
+                if (i + 1 >= args.Length || args[i + 1].StartsWith('-')) throw new UsageException("--redis needs a Redis configuration string, e.g. --redis 127.0.0.1:6379");
+                value = args[++i];
+            }
+            else if (args[i].StartsWith("--redis=", StringComparison.Ordinal))
+            {
+                value = args[i]["--redis=".Length..];
+            }
+            if (value is null)
+            {
+                rest.Add(args[i]);
+                continue;
+            }
+            if (string.IsNullOrWhiteSpace(value)) throw new UsageException("--redis needs a Redis configuration string, e.g. --redis 127.0.0.1:6379");
+            Environment.SetEnvironmentVariable(RedisEnvironmentVariable, value);
+        }
+        return [.. rest];
+    }
+
+    /// <summary>The environment variable that overrides the Redis connection string of <c>UseRedis</c>.</summary>
+    internal const string RedisEnvironmentVariable = "CELERIAC_REDIS";
 
     private static readonly string[] HelpTokens = ["-h", "--help", "-?", "/?", "/h"];
 
