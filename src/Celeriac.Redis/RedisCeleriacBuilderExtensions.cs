@@ -12,8 +12,11 @@ namespace Celeriac;
 /// <summary>Adds the Redis transport, result store and lock provider to Celeriac.</summary>
 public static class RedisCeleriacBuilderExtensions
 {
+    /// <summary>Environment variable that, when set, replaces the connection string given in code or configuration.</summary>
+    public const string EnvironmentVariable = "CELERIAC_REDIS";
+
     /// <summary>
-    /// Uses Redis as the queue, the result store and the lock provider, shared by every process and machine that
+    /// Uses Redis as the queue, the result store, the lock provider and the schedule store, shared by every process and machine that
     /// points at the same server with the same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result
     /// store or lock provider registered before. One connection (multiplexer) per container is opened at first use
     /// and closed when the container is disposed.
@@ -30,6 +33,7 @@ public static class RedisCeleriacBuilderExtensions
         services.RemoveAll<ITaskTransport>();
         services.RemoveAll<IResultStore>();
         services.RemoveAll<ILockProvider>();
+        services.RemoveAll<IScheduleStore>();
         services.RemoveAll<RedisConnection>();
         services.AddOptions<RedisOptions>()
             .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection("Celeriac:Redis").Bind(o))
@@ -37,6 +41,11 @@ public static class RedisCeleriacBuilderExtensions
             {
                 o.Configuration = configuration;
                 configure?.Invoke(o);
+            })
+            .PostConfigure(o =>
+            {
+                // The operator's override (the command line's --redis sets it too) wins over code and configuration.
+                if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } overridden) o.Configuration = overridden;
             })
             .Validate(o => !string.IsNullOrWhiteSpace(o.Configuration) && RedisKeys.IsValidPrefix(o.KeyPrefix),
                 "Redis options: Configuration must be set; KeyPrefix must not be empty or hold spaces.")
@@ -49,6 +58,7 @@ public static class RedisCeleriacBuilderExtensions
         services.AddSingleton<ITaskTransport>(sp => new RedisTransport(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<IResultStore>(sp => new RedisResultStore(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<ILockProvider>(sp => new RedisLockProvider(sp.GetRequiredService<RedisConnection>()));
+        services.AddSingleton<IScheduleStore>(sp => new RedisScheduleStore(sp.GetRequiredService<RedisConnection>()));
         return builder;
     }
 }

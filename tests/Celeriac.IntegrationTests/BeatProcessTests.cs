@@ -1,6 +1,7 @@
 using System.Globalization;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
+using Celeriac.Transport.Tests;
 using Xunit.Abstractions;
 
 namespace Celeriac.IntegrationTests;
@@ -93,4 +94,9 @@ public abstract class BeatProcessTests(ITestOutputHelper output) : IDisposable
 public sealed class SqliteBeatProcessTests(ITestOutputHelper output) : BeatProcessTests(output)
 {
     internal override Store CreateStore() => new SqliteStore(Path.Combine(Dir, "beat.db"));
+}
+
+public sealed class RedisBeatProcessTests(RedisServer redis, ITestOutputHelper output) : BeatProcessTests(output), IClassFixture<RedisServer>
+{
+    internal override Store CreateStore() => new RedisStore(redis.Configuration, redis.NewPrefix());
 }
