@@ -13,14 +13,15 @@ using Microsoft.Extensions.Logging;
 // `beat [--seconds N] [--transport memory|sqlite] [--interval-ms N]`: tick error of a beat schedule (BeatBench.cs).
 if (args is ["beat", ..]) return await BeatBench.RunAsync(args[1..]);
 
-var transportOption = new Option<string>("--transport") { Description = "memory | sqlite", DefaultValueFactory = _ => "sqlite" };
+var transportOption = new Option<string>("--transport") { Description = "memory | sqlite | redis", DefaultValueFactory = _ => "sqlite" };
 var tasksOption = new Option<int>("--tasks") { Description = "Tasks to send and drain.", DefaultValueFactory = _ => 20_000 };
 var concurrencyOption = new Option<int>("--concurrency") { Description = "Worker concurrency.", DefaultValueFactory = _ => 8 };
 var prefetchOption = new Option<int?>("--prefetch") { Description = "Worker prefetch (default: concurrency * 4)." };
 var roundTripsOption = new Option<int>("--round-trips") { Description = "Sequential send->result samples.", DefaultValueFactory = _ => 1_000 };
 var pathOption = new Option<string?>("--path") { Description = "SQLite file (default: a new temp file)." };
+var redisOption = new Option<string>("--redis") { Description = "Redis configuration for --transport redis (the bench starts no server; see docs/redis.md).", DefaultValueFactory = _ => "127.0.0.1:6390" };
 
-var root = new RootCommand("Celeriac throughput and latency harness") { transportOption, tasksOption, concurrencyOption, prefetchOption, roundTripsOption, pathOption };
+var root = new RootCommand("Celeriac throughput and latency harness") { transportOption, tasksOption, concurrencyOption, prefetchOption, roundTripsOption, pathOption, redisOption };
 root.SetAction(async (parse, ct) =>
 {
     var transport = parse.GetValue(transportOption)!;
@@ -29,9 +30,10 @@ root.SetAction(async (parse, ct) =>
     var prefetch = parse.GetValue(prefetchOption) ?? concurrency * 4;
     var roundTrips = parse.GetValue(roundTripsOption);
     var path = parse.GetValue(pathOption) ?? Path.Combine(Path.GetTempPath(), $"celeriac-bench-{Guid.NewGuid():N}.db");
+    var redis = parse.GetValue(redisOption)!;
     try
     {
-        await Bench.RunAsync(transport, tasks, concurrency, prefetch, roundTrips, path, ct);
+        await Bench.RunAsync(transport, tasks, concurrency, prefetch, roundTrips, path, redis, ct);
         return 0;
     }
     finally
@@ -47,7 +49,7 @@ internal static class Bench
     private static TaskCompletionSource s_allDone = new();
     private static long s_target;
 
-    public static async Task RunAsync(string transport, int tasks, int concurrency, int prefetch, int roundTrips, string path, CancellationToken ct)
+    public static async Task RunAsync(string transport, int tasks, int concurrency, int prefetch, int roundTrips, string path, string redis, CancellationToken ct)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -57,7 +59,9 @@ internal static class Bench
             {
                 "memory" => c.UseInMemory(),
                 "sqlite" => c.UseSqlite(path),
-                _ => throw new ArgumentException($"Unknown transport '{transport}': use memory or sqlite."),
+                // A fresh key prefix per run, so runs on one server never see each other's queues.
+                "redis" => c.UseRedis(redis, o => o.KeyPrefix = $"bench-{Guid.NewGuid():N}:"),
+                _ => throw new ArgumentException($"Unknown transport '{transport}': use memory, sqlite or redis."),
             };
             c.ConfigureWorker(o => { o.Concurrency = concurrency; o.Prefetch = prefetch; });
             c.MapTask("bench.noop", () =>

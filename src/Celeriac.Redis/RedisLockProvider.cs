@@ -27,7 +27,7 @@ internal sealed class RedisLockProvider(RedisConnection connection) : ILockProvi
         ArgumentNullException.ThrowIfNull(token);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
         var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var result = await db.ScriptEvaluateAsync(RedisScripts.RenewLock, [_keys.Lock(key)], [token, (long)Clamp(lease).TotalMilliseconds]).ConfigureAwait(false);
+        var result = await RedisScripts.RenewLock.EvaluateAsync(db, [_keys.Lock(key)], [token, (long)Clamp(lease).TotalMilliseconds]).ConfigureAwait(false);
         return (int)result == 1;
     }
 
@@ -36,7 +36,7 @@ internal sealed class RedisLockProvider(RedisConnection connection) : ILockProvi
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(token);
         var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var result = await db.ScriptEvaluateAsync(RedisScripts.ReleaseLock, [_keys.Lock(key)], [token]).ConfigureAwait(false);
+        var result = await RedisScripts.ReleaseLock.EvaluateAsync(db, [_keys.Lock(key)], [token]).ConfigureAwait(false);
         return (int)result == 1;
     }
 

@@ -29,9 +29,21 @@ internal static class RedisScripts
     /// ARGV: T, channel prefix, now, n, then per message: id, queue, priority, body, visible-at ('' = now),
     /// idempotency key ('' = none), key expiry ('' = never). Returns the id each message is known under.
     /// </summary>
-    public const string Enqueue = """
+    public static readonly RedisScript Enqueue = new("""
         local T, C, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-        local out, touched = {}, {}
+        local out, touched, ready, delayed = {}, {}, {}, {}
+        local function flush()
+          for q, a in pairs(ready) do redis.call('ZADD', T .. 'ready:' .. q, unpack(a)) end
+          for q, a in pairs(delayed) do redis.call('ZADD', T .. 'delayed:' .. q, unpack(a)) end
+          ready, delayed = {}, {}
+        end
+        local function push(t, q, score, member)
+          local a = t[q]
+          if not a then a = {}; t[q] = a end
+          a[#a + 1] = score
+          a[#a + 1] = member
+        end
+        local base = redis.call('INCRBY', KEYS[1], n) - n
         local i = 5
         for k = 1, n do
           local id, q, p, b, vis, key, kexp = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
@@ -56,27 +68,29 @@ internal static class RedisScripts
             local mk = T .. 'm:' .. id
             local old = redis.call('HMGET', mk, 'q', 's')
             if old[1] then
+              flush()
               redis.call('ZREM', T .. 'ready:' .. old[1], old[2] .. id)
               redis.call('ZREM', T .. 'delayed:' .. old[1], id)
               redis.call('ZREM', T .. 'leased:' .. old[1], id)
             end
-            local s = string.format('%016.0f', redis.call('INCR', KEYS[1]))
+            local s = string.format('%016.0f', base + k)
             redis.call('HSET', mk, 'q', q, 'p', p, 'b', b, 's', s, 'd', 0, 'l', 0)
             if vis == '' or tonumber(vis) <= now then
-              redis.call('ZADD', T .. 'ready:' .. q, -tonumber(p), s .. id)
+              push(ready, q, -tonumber(p), s .. id)
             else
-              redis.call('ZADD', T .. 'delayed:' .. q, vis, id)
+              push(delayed, q, vis, id)
             end
-            if not touched[q] then
-              touched[q] = true
-              redis.call('SADD', T .. 'queues', q)
-            end
+            touched[q] = true
             out[k] = id
           end
         end
-        for q in pairs(touched) do redis.call('PUBLISH', C .. q, '') end
+        flush()
+        for q in pairs(touched) do
+          redis.call('SADD', T .. 'queues', q)
+          redis.call('PUBLISH', C .. q, '')
+        end
         return out
-        """;
+        """);
 
     /// <summary>
     /// ARGV: T, now, max, lease-until, promote limit, queue count, queues…. Moves due delayed messages and expired
@@ -84,20 +98,23 @@ internal static class RedisScripts
     /// priority first and in sequence order across queues. Returns {next, id, queue, priority, body, delivery count,
     /// seq, …}; next is the earliest delayed/leased score of the queues (-1 for none) when nothing was taken, else 0.
     /// </summary>
-    public const string Receive = """
+    public static readonly RedisScript Receive = new("""
         local T, now, max, untilMs, limit, nq = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
         local function promote(zkey, ready, expired)
           local due = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, limit)
           if #due == 0 then return end
+          local add = {}
           for _, id in ipairs(due) do
             local mk = T .. 'm:' .. id
             local m = redis.call('HMGET', mk, 'p', 's')
             if m[1] then
-              redis.call('ZADD', ready, -tonumber(m[1]), m[2] .. id)
+              add[#add + 1] = -tonumber(m[1])
+              add[#add + 1] = m[2] .. id
               if expired then redis.call('HSET', mk, 'l', 0) end
             end
           end
           redis.call('ZREM', zkey, unpack(due))
+          if #add > 0 then redis.call('ZADD', ready, unpack(add)) end
         end
         for qi = 1, nq do
           local q = ARGV[6 + qi]
@@ -120,28 +137,37 @@ internal static class RedisScripts
             if a[3] ~= b[3] then return a[3] < b[3] end
             return a[4] < b[4]
           end)
+          local rem = {}
           for j = 1, math.min(max, #c) do
-            redis.call('ZREM', T .. 'ready:' .. c[j][1], c[j][2])
+            local a = rem[c[j][1]]
+            if not a then a = {}; rem[c[j][1]] = a end
+            a[#a + 1] = c[j][2]
             taken[#taken + 1] = c[j]
           end
+          for q, a in pairs(rem) do redis.call('ZREM', T .. 'ready:' .. q, unpack(a)) end
         end
-        local out = { 0 }
+        local out, leased = { 0 }, {}
         for _, t in ipairs(taken) do
-          local q, id = t[1], string.sub(t[2], 17)
+          local q, seq, id = t[1], string.sub(t[2], 1, 16), string.sub(t[2], 17)
           local mk = T .. 'm:' .. id
           local m = redis.call('HMGET', mk, 'p', 'b', 's', 'd')
-          if m[3] then
+          -- A member whose message was replaced or deleted meanwhile is dropped.
+          if m[3] == seq then
             local d = tonumber(m[4]) + 1
             redis.call('HSET', mk, 'd', d, 'l', 1)
-            redis.call('ZADD', T .. 'leased:' .. q, untilMs, id)
+            local a = leased[q]
+            if not a then a = {}; leased[q] = a end
+            a[#a + 1] = untilMs
+            a[#a + 1] = id
             out[#out + 1] = id
             out[#out + 1] = q
             out[#out + 1] = m[1]
             out[#out + 1] = m[2]
             out[#out + 1] = d
-            out[#out + 1] = m[3]
+            out[#out + 1] = seq
           end
         end
+        for q, a in pairs(leased) do redis.call('ZADD', T .. 'leased:' .. q, unpack(a)) end
         if #out == 1 then
           local next = -1
           for qi = 1, nq do
@@ -157,27 +183,32 @@ internal static class RedisScripts
           out[1] = next
         end
         return out
-        """;
+        """);
 
     /// <summary>ARGV: T, then (id, token) pairs. Deletes each message still leased with that token; returns 1/0 per pair.</summary>
-    public const string Ack = Held + """
-        local out = {}
+    public static readonly RedisScript Ack = new(Held + """
+        local out, keys, rem, done = {}, {}, {}, {}
         for i = 2, #ARGV, 2 do
           local id = ARGV[i]
-          local m = held(id, ARGV[i + 1])
+          local m = not done[id] and held(id, ARGV[i + 1])
           if m then
-            redis.call('DEL', T .. 'm:' .. id)
-            redis.call('ZREM', T .. 'leased:' .. m[4], id)
+            done[id] = true
+            keys[#keys + 1] = T .. 'm:' .. id
+            local a = rem[m[4]]
+            if not a then a = {}; rem[m[4]] = a end
+            a[#a + 1] = id
             out[#out + 1] = 1
           else
             out[#out + 1] = 0
           end
         end
+        if #keys > 0 then redis.call('DEL', unpack(keys)) end
+        for q, a in pairs(rem) do redis.call('ZREM', T .. 'leased:' .. q, unpack(a)) end
         return out
-        """;
+        """);
 
     /// <summary>ARGV: T, lease-until, then (id, token) pairs. Extends each lease still held; returns 1/0 per pair.</summary>
-    public const string Renew = Held + """
+    public static readonly RedisScript Renew = new(Held + """
         local out = {}
         for i = 3, #ARGV, 2 do
           local id = ARGV[i]
@@ -190,13 +221,13 @@ internal static class RedisScripts
           end
         end
         return out
-        """;
+        """);
 
     /// <summary>
     /// ARGV: T, channel prefix, id, token, now, visible-at ('' = now), '1' when a new body follows, body. Gives the
     /// message back (ready now, or delayed) and notifies the queue; returns 1, or 0 when the lease is stale.
     /// </summary>
-    public const string Release = Held + """
+    public static readonly RedisScript Release = new(Held + """
         local id = ARGV[3]
         local m = held(id, ARGV[4])
         if not m then return 0 end
@@ -215,13 +246,13 @@ internal static class RedisScripts
         end
         redis.call('PUBLISH', ARGV[2] .. q, '')
         return 1
-        """;
+        """);
 
     /// <summary>
     /// ARGV: T, id, token, now, info (JSON). Moves a leased message to the dead-letter list (newest first) as one JSON
     /// record and counts it per queue; returns 1, or 0 when the lease is stale.
     /// </summary>
-    public const string DeadLetter = Held + """
+    public static readonly RedisScript DeadLetter = new(Held + """
         local id = ARGV[2]
         local m = held(id, ARGV[3])
         if not m then return 0 end
@@ -233,10 +264,10 @@ internal static class RedisScripts
           .. ',"deliveryCount":' .. m[2] .. ',"failedAt":' .. ARGV[4] .. ',"info":' .. ARGV[5] .. '}')
         redis.call('HINCRBY', T .. 'deadcount', q, 1)
         return 1
-        """;
+        """);
 
     /// <summary>ARGV: T, id. Deletes the message when it is not leased and returns its body (nil otherwise).</summary>
-    public const string Remove = """
+    public static readonly RedisScript Remove = new("""
         local T, id = ARGV[1], ARGV[2]
         local mk = T .. 'm:' .. id
         local m = redis.call('HMGET', mk, 'q', 's', 'l', 'b')
@@ -245,13 +276,13 @@ internal static class RedisScripts
         redis.call('ZREM', T .. 'ready:' .. m[1], m[2] .. id)
         redis.call('ZREM', T .. 'delayed:' .. m[1], id)
         return m[4]
-        """;
+        """);
 
     /// <summary>
     /// ARGV: T, queue, limit. Deletes up to limit ready and limit delayed messages of the queue; returns {count, more}
     /// where more is 1 when a set may hold more.
     /// </summary>
-    public const string Purge = """
+    public static readonly RedisScript Purge = new("""
         local T, q, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local n, more = 0, 0
         for _, z in ipairs({ 'ready:', 'delayed:' }) do
@@ -267,10 +298,10 @@ internal static class RedisScripts
           if #members == limit then more = 1 end
         end
         return { n, more }
-        """;
+        """);
 
     /// <summary>ARGV: T, now. Returns {queue, ready, delayed, leased, dead letters, …} for every known queue.</summary>
-    public const string Stats = """
+    public static readonly RedisScript Stats = new("""
         local T, now = ARGV[1], ARGV[2]
         local names, seen = {}, {}
         for _, q in ipairs(redis.call('SMEMBERS', T .. 'queues')) do
@@ -289,34 +320,40 @@ internal static class RedisScripts
           out[#out + 1] = tonumber(redis.call('HGET', T .. 'deadcount', q) or '0')
         end
         return out
-        """;
+        """);
 
-    /// <summary>KEYS: result key. ARGV: record, ttl ms ('' = none), channel ('' = no announcement), id.</summary>
-    public const string SetResult = """
-        if ARGV[2] == '' then
-          redis.call('SET', KEYS[1], ARGV[1])
-        else
-          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    /// <summary>
+    /// KEYS: result keys. ARGV: channel, then per key: record, ttl ms ('' = none), task id to announce ('' = none).
+    /// Writes every record and announces the terminal ones on the result channel.
+    /// </summary>
+    public static readonly RedisScript SetResults = new("""
+        for k = 1, #KEYS do
+          local a = 2 + (k - 1) * 3
+          if ARGV[a + 1] == '' then
+            redis.call('SET', KEYS[k], ARGV[a])
+          else
+            redis.call('SET', KEYS[k], ARGV[a], 'PX', ARGV[a + 1])
+          end
+          if ARGV[a + 2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[a + 2]) end
         end
-        if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
-        return 1
-        """;
+        return #KEYS
+        """);
 
     /// <summary>KEYS: lock key. ARGV: token, lease ms. Extends the lease when the token still holds it.</summary>
-    public const string RenewLock = """
+    public static readonly RedisScript RenewLock = new("""
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           redis.call('PEXPIRE', KEYS[1], ARGV[2])
           return 1
         end
         return 0
-        """;
+        """);
 
     /// <summary>KEYS: lock key. ARGV: token. Deletes the lock when the token still holds it.</summary>
-    public const string ReleaseLock = """
+    public static readonly RedisScript ReleaseLock = new("""
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           redis.call('DEL', KEYS[1])
           return 1
         end
         return 0
-        """;
+        """);
 }

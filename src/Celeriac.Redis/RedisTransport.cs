@@ -13,7 +13,7 @@ namespace Celeriac.Redis;
 /// channel; a receive with nothing to take sleeps until that notification, the earliest delayed or leased score of its
 /// queues, or its max wait, whichever comes first (no polling).
 /// </summary>
-internal sealed class RedisTransport(RedisConnection connection) : ITaskTransport
+internal sealed class RedisTransport : ITaskTransport
 {
     /// <summary>Most messages one receive leases; a larger request gets this many.</summary>
     private const int MaxReceive = 1000;
@@ -26,31 +26,75 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
     /// <summary>Messages deleted per purge script call.</summary>
     private const int PurgeChunk = 5000;
 
-    private readonly RedisKeys _keys = connection.Keys;
-    private readonly RedisKey[] _routing = [connection.Keys.Sequence];
+    /// <summary>Sends of at most this many messages are batched with concurrent sends.</summary>
+    private const int BatchedEnqueueMax = 16;
+    /// <summary>Most sends per batched enqueue call.</summary>
+    private const int EnqueueBatch = 64;
+    /// <summary>Most acks per batched ack call.</summary>
+    private const int AckBatch = 512;
 
-    public async ValueTask<string[]> EnqueueAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
+    private readonly RedisConnection _connection;
+    private readonly RedisKeys _keys;
+    private readonly RedisKey[] _routing;
+    private readonly Batcher<IReadOnlyList<OutgoingMessage>, string[]> _enqueues;
+    private readonly Batcher<LeasedMessage, bool> _acks;
+
+    public RedisTransport(RedisConnection connection)
+    {
+        _connection = connection;
+        _keys = _connection.Keys;
+        _routing = [_connection.Keys.Sequence];
+        _enqueues = new(EnqueueBatchAsync, EnqueueBatch);
+        _acks = new(AckBatchAsync, AckBatch);
+    }
+
+    public ValueTask<string[]> EnqueueAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        if (messages.Count == 0) return [];
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        if (messages.Count == 0) return ValueTask.FromResult<string[]>([]);
+        foreach (var m in messages)
+        {
+            ArgumentNullException.ThrowIfNull(m);
+            ArgumentException.ThrowIfNullOrEmpty(m.Id);
+            ArgumentException.ThrowIfNullOrEmpty(m.Queue);
+        }
+        // Small sends from concurrent callers share one script call; a large batch goes on its own (in chunks).
+        return messages.Count <= BatchedEnqueueMax
+            ? new ValueTask<string[]>(_enqueues.AddAsync(messages))
+            : new ValueTask<string[]>(EnqueueChunksAsync(messages));
+    }
+
+    private async Task<string[]> EnqueueChunksAsync(IReadOnlyList<OutgoingMessage> messages)
+    {
         var ids = new string[messages.Count];
         for (var start = 0; start < messages.Count; start += EnqueueChunk)
         {
             var count = Math.Min(EnqueueChunk, messages.Count - start);
-            var now = connection.NowMs;
-            var args = new RedisValue[4 + (7 * count)];
-            args[0] = _keys.Transport;
-            args[1] = _keys.QueueChannelPrefix;
-            args[2] = now;
-            args[3] = count;
-            for (var i = 0; i < count; i++)
+            var chunk = new OutgoingMessage[count];
+            for (var i = 0; i < count; i++) chunk[i] = messages[start + i];
+            var result = await EnqueueBatchAsync([chunk]).ConfigureAwait(false);
+            result[0].CopyTo(ids, start);
+        }
+        return ids;
+    }
+
+    /// <summary>One enqueue script call for the messages of several sends; returns the ids of each send.</summary>
+    private async Task<string[][]> EnqueueBatchAsync(IReadOnlyList<IReadOnlyList<OutgoingMessage>> sends)
+    {
+        var total = 0;
+        foreach (var send in sends) total += send.Count;
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var now = _connection.NowMs;
+        var args = new RedisValue[4 + (7 * total)];
+        args[0] = _keys.Transport;
+        args[1] = _keys.QueueChannelPrefix;
+        args[2] = now;
+        args[3] = total;
+        var a = 4;
+        foreach (var send in sends)
+        {
+            foreach (var m in send)
             {
-                var m = messages[start + i];
-                ArgumentNullException.ThrowIfNull(m);
-                ArgumentException.ThrowIfNullOrEmpty(m.Id);
-                ArgumentException.ThrowIfNullOrEmpty(m.Queue);
-                var a = 4 + (7 * i);
                 args[a] = m.Id;
                 args[a + 1] = m.Queue;
                 args[a + 2] = m.Priority;
@@ -58,9 +102,19 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
                 args[a + 4] = m.VisibleAt is { } visible ? visible.ToUnixTimeMilliseconds() : RedisValue.EmptyString;
                 args[a + 5] = m.IdempotencyKey ?? RedisValue.EmptyString;
                 args[a + 6] = m.IdempotencyKey is not null && m.IdempotencyExpiresAt is { } expires ? expires.ToUnixTimeMilliseconds() : RedisValue.EmptyString;
+                a += 7;
             }
-            var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Enqueue, _routing, args).ConfigureAwait(false))!;
-            for (var i = 0; i < count; i++) ids[start + i] = (string)result[i]!;
+        }
+        var result = (RedisResult[])(await RedisScripts.Enqueue.EvaluateAsync(db, _routing, args).ConfigureAwait(false))!;
+        var ids = new string[sends.Count][];
+        var r = 0;
+        for (var s = 0; s < sends.Count; s++)
+        {
+            var send = sends[s];
+            ids[s] = new string[send.Count];
+            for (var i = 0; i < send.Count; i++) ids[s][i] = (string)result[r++]!;
+            // Receivers of this process wake at once; other processes hear the script's PUBLISH.
+            foreach (var m in send) _connection.PulseQueue(m.Queue);
         }
         return ids;
     }
@@ -71,13 +125,13 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
         if (queues.Count == 0) throw new ArgumentException("Name at least one queue.", nameof(queues));
         ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
-        var time = connection.Time;
+        var time = _connection.Time;
         var waitFor = maxWait == Timeout.InfiniteTimeSpan ? TimeSpan.FromDays(365) : TimeSpan.FromTicks(Math.Clamp(maxWait.Ticks, 0, TimeSpan.FromDays(365).Ticks));
         var deadline = time.GetUtcNow() + waitFor;
         if (queues.Count > 1) queues = queues.Distinct(StringComparer.Ordinal).ToArray();
         var waiting = waitFor > TimeSpan.Zero;
         // Subscribed before the first look, so a send between that look and the wait still wakes this receive.
-        if (waiting) await connection.SubscribeQueuesAsync(queues).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (waiting) await _connection.SubscribeQueuesAsync(queues).WaitAsync(cancellationToken).ConfigureAwait(false);
         while (true)
         {
             var changed = waiting ? Changed(queues) : null;
@@ -95,16 +149,16 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
 
     private Task Changed(IReadOnlyList<string> queues)
     {
-        if (queues.Count == 1) return connection.QueueSignal(queues[0]).Task;
+        if (queues.Count == 1) return _connection.QueueSignal(queues[0]).Task;
         var signals = new Task[queues.Count];
-        for (var i = 0; i < signals.Length; i++) signals[i] = connection.QueueSignal(queues[i]).Task;
+        for (var i = 0; i < signals.Length; i++) signals[i] = _connection.QueueSignal(queues[i]).Task;
         return Task.WhenAny(signals);
     }
 
     private async Task<(List<LeasedMessage> Messages, long Next)> TakeAsync(IReadOnlyList<string> queues, int max, TimeSpan lease, CancellationToken cancellationToken)
     {
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var now = connection.NowMs;
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var now = _connection.NowMs;
         var args = new RedisValue[6 + queues.Count];
         args[0] = _keys.Transport;
         args[1] = now;
@@ -113,7 +167,7 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
         args[4] = PromoteLimit;
         args[5] = queues.Count;
         for (var i = 0; i < queues.Count; i++) args[6 + i] = queues[i];
-        var call = db.ScriptEvaluateAsync(RedisScripts.Receive, _routing, args);
+        var call = RedisScripts.Receive.EvaluateAsync(db, _routing, args);
         RedisResult result;
         if (!cancellationToken.CanBeCanceled)
         {
@@ -164,13 +218,27 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
         return (messages, 0);
     }
 
-    public async ValueTask<bool> AckAsync(LeasedMessage message, CancellationToken cancellationToken = default)
+    public ValueTask<bool> AckAsync(LeasedMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Ack, _routing,
-            [_keys.Transport, message.Id, message.LeaseToken]).ConfigureAwait(false))!;
-        return (int)result[0] == 1;
+        // Concurrent acks (one per finished task) share one script call.
+        return new ValueTask<bool>(_acks.AddAsync(message));
+    }
+
+    private async Task<bool[]> AckBatchAsync(IReadOnlyList<LeasedMessage> messages)
+    {
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var args = new RedisValue[1 + (2 * messages.Count)];
+        args[0] = _keys.Transport;
+        for (var i = 0; i < messages.Count; i++)
+        {
+            args[1 + (2 * i)] = messages[i].Id;
+            args[2 + (2 * i)] = messages[i].LeaseToken;
+        }
+        var result = (RedisResult[])(await RedisScripts.Ack.EvaluateAsync(db, _routing, args).ConfigureAwait(false))!;
+        var acked = new bool[messages.Count];
+        for (var i = 0; i < acked.Length; i++) acked[i] = (int)result[i] == 1;
+        return acked;
     }
 
     public async ValueTask<IReadOnlyList<LeasedMessage>> RenewAsync(IReadOnlyList<LeasedMessage> messages, TimeSpan lease, CancellationToken cancellationToken = default)
@@ -178,20 +246,20 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
         if (messages.Count == 0) return [];
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
         var lost = new List<LeasedMessage>();
         for (var start = 0; start < messages.Count; start += RenewChunk)
         {
             var count = Math.Min(RenewChunk, messages.Count - start);
             var args = new RedisValue[2 + (2 * count)];
             args[0] = _keys.Transport;
-            args[1] = Later(connection.NowMs, lease);
+            args[1] = Later(_connection.NowMs, lease);
             for (var i = 0; i < count; i++)
             {
                 args[2 + (2 * i)] = messages[start + i].Id;
                 args[3 + (2 * i)] = messages[start + i].LeaseToken;
             }
-            var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Renew, _routing, args).ConfigureAwait(false))!;
+            var result = (RedisResult[])(await RedisScripts.Renew.EvaluateAsync(db, _routing, args).ConfigureAwait(false))!;
             for (var i = 0; i < count; i++)
                 if ((int)result[i] != 1) lost.Add(messages[start + i]);
         }
@@ -201,24 +269,26 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
     public async ValueTask<bool> ReleaseAsync(LeasedMessage message, DateTimeOffset? visibleAt, string? newBody, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var result = await db.ScriptEvaluateAsync(RedisScripts.Release, _routing,
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await RedisScripts.Release.EvaluateAsync(db, _routing,
         [
-            _keys.Transport, _keys.QueueChannelPrefix, message.Id, message.LeaseToken, connection.NowMs,
+            _keys.Transport, _keys.QueueChannelPrefix, message.Id, message.LeaseToken, _connection.NowMs,
             visibleAt is { } v ? v.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
             newBody is null ? "0" : "1", newBody ?? RedisValue.EmptyString,
         ]).ConfigureAwait(false);
-        return (int)result == 1;
+        if ((int)result != 1) return false;
+        _connection.PulseQueue(message.Queue);
+        return true;
     }
 
     public async ValueTask<bool> DeadLetterAsync(LeasedMessage message, DeadLetterInfo info, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(info);
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var result = await db.ScriptEvaluateAsync(RedisScripts.DeadLetter, _routing,
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await RedisScripts.DeadLetter.EvaluateAsync(db, _routing,
         [
-            _keys.Transport, message.Id, message.LeaseToken, connection.NowMs,
+            _keys.Transport, message.Id, message.LeaseToken, _connection.NowMs,
             JsonSerializer.Serialize(info, RedisJsonContext.Default.DeadLetterInfo),
         ]).ConfigureAwait(false);
         return (int)result == 1;
@@ -226,8 +296,8 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
 
     public async ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
     {
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var items = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Stats, _routing, [_keys.Transport, connection.NowMs]).ConfigureAwait(false))!;
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var items = (RedisResult[])(await RedisScripts.Stats.EvaluateAsync(db, _routing, [_keys.Transport, _connection.NowMs]).ConfigureAwait(false))!;
         var stats = new List<QueueStats>(items.Length / 5);
         for (var i = 0; i + 4 < items.Length; i += 5)
             stats.Add(new QueueStats((string)items[i]!, (long)items[i + 1], (long)items[i + 2], (long)items[i + 3], (long)items[i + 4]));
@@ -239,7 +309,7 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         if (limit == 0) return [];
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
         var entries = await db.ListRangeAsync(_keys.Transport + "dead", 0, limit - 1).ConfigureAwait(false);
         var list = new List<DeadLetter>(entries.Length);
         foreach (var entry in entries)
@@ -262,20 +332,20 @@ internal sealed class RedisTransport(RedisConnection connection) : ITaskTranspor
     public async ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
-        var result = await db.ScriptEvaluateAsync(RedisScripts.Remove, _routing, [_keys.Transport, id]).ConfigureAwait(false);
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await RedisScripts.Remove.EvaluateAsync(db, _routing, [_keys.Transport, id]).ConfigureAwait(false);
         return result.IsNull ? null : (string?)result;
     }
 
     public async ValueTask<long> PurgeAsync(string queue, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(queue);
-        var db = await connection.DatabaseAsync().ConfigureAwait(false);
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
         long total = 0;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var result = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Purge, _routing, [_keys.Transport, queue, PurgeChunk]).ConfigureAwait(false))!;
+            var result = (RedisResult[])(await RedisScripts.Purge.EvaluateAsync(db, _routing, [_keys.Transport, queue, PurgeChunk]).ConfigureAwait(false))!;
             total += (long)result[0];
             if ((int)result[1] == 0) return total;
         }
