@@ -53,15 +53,16 @@ internal sealed class RedisResultStore : IResultStore
             return [.. calls.Select(c => c.Result[0])];
         }
         var keys = new RedisKey[writes.Count];
-        var args = new RedisValue[1 + (3 * writes.Count)];
+        var args = new RedisValue[2 + (3 * writes.Count)];
         args[0] = _keys.ResultChannel.ToString();
+        args[1] = _connection.IsCluster ? "1" : "0";
         for (var i = 0; i < writes.Count; i++)
         {
             var w = writes[i];
             keys[i] = w.Key;
-            args[1 + (3 * i)] = w.Json;
-            args[2 + (3 * i)] = w.TtlMs is { } ttl ? ttl : RedisValue.EmptyString;
-            args[3 + (3 * i)] = w.Announce ?? RedisValue.EmptyString;
+            args[2 + (3 * i)] = w.Json;
+            args[3 + (3 * i)] = w.TtlMs is { } ttl ? ttl : RedisValue.EmptyString;
+            args[4 + (3 * i)] = w.Announce ?? RedisValue.EmptyString;
         }
         await RedisScripts.SetResults.EvaluateAsync(db, keys, args).ConfigureAwait(false);
         return new bool[writes.Count];

@@ -8,19 +8,35 @@ namespace Celeriac.Redis;
 /// <para>
 /// Per message, a hash <c>m:&lt;id&gt;</c>: <c>q</c> queue, <c>p</c> priority, <c>b</c> body, <c>s</c> sequence (16 digits,
 /// zero-padded), <c>d</c> delivery count, <c>l</c> leased (0/1). Per queue, three sorted sets: <c>ready:&lt;q&gt;</c>
-/// (score −priority, member <c>s..id</c>, so equal scores order by sequence), <c>delayed:&lt;q&gt;</c> and
-/// <c>leased:&lt;q&gt;</c> (score: visible-at / lease-until in Unix ms, member id). The lease token is <c>s:d</c>.
+/// (score −priority, member <c>s..id</c>, so equal scores order by sequence),
+/// <c>delayed:&lt;q&gt;</c> (score visible-at in Unix ms, member id) and <c>leased:&lt;q&gt;</c> (score lease end in Unix ms,
+/// member <c>s:d:id</c>). The lease token is <c>s:d</c>, so "leased with this token" is one sorted-set lookup of
+/// <c>token:id</c>, which a batch of acks or renewals does with one <c>ZMSCORE</c> per queue.
 /// </para>
 /// </summary>
 internal static class RedisScripts
 {
-    /// <summary>Lua <c>held(id, token)</c>: the hash fields of a message when <c>token</c> is its current lease, else nil.</summary>
-    private const string Held = """
+    /// <summary>
+    /// Lua <c>grouped(first)</c>: reads (queue, token, id) triples from <c>ARGV[first]</c> on and groups them by queue as
+    /// leased-set members <c>token:id</c>, keeping each triple's position; <c>held(q, group)</c> returns, per member, whether
+    /// that exact lease is held (one <c>ZMSCORE</c>).
+    /// </summary>
+    private const string Leases = """
         local T = ARGV[1]
-        local function held(id, token)
-          local m = redis.call('HMGET', T .. 'm:' .. id, 's', 'd', 'l', 'q', 'p')
-          if m[1] and m[3] == '1' and (m[1] .. ':' .. m[2]) == token then return m end
-          return nil
+        local function grouped(first)
+          local groups, order = {}, {}
+          for i = first, #ARGV, 3 do
+            local q = ARGV[i]
+            local g = groups[q]
+            if not g then g = { members = {}, ids = {}, pos = {} }; groups[q] = g; order[#order + 1] = q end
+            g.members[#g.members + 1] = ARGV[i + 1] .. ':' .. ARGV[i + 2]
+            g.ids[#g.ids + 1] = ARGV[i + 2]
+            g.pos[#g.pos + 1] = (i - first) / 3 + 1
+          end
+          return groups, order
+        end
+        local function held(q, g)
+          return redis.call('ZMSCORE', T .. 'leased:' .. q, unpack(g.members))
         end
 
         """;
@@ -66,12 +82,12 @@ internal static class RedisScripts
             out[k] = holder
           else
             local mk = T .. 'm:' .. id
-            local old = redis.call('HMGET', mk, 'q', 's')
+            local old = redis.call('HMGET', mk, 'q', 's', 'd')
             if old[1] then
               flush()
               redis.call('ZREM', T .. 'ready:' .. old[1], old[2] .. id)
               redis.call('ZREM', T .. 'delayed:' .. old[1], id)
-              redis.call('ZREM', T .. 'leased:' .. old[1], id)
+              redis.call('ZREM', T .. 'leased:' .. old[1], old[2] .. ':' .. old[3] .. ':' .. id)
             end
             local s = string.format('%016.0f', base + k)
             redis.call('HSET', mk, 'q', q, 'p', p, 'b', b, 's', s, 'd', 0, 'l', 0)
@@ -104,7 +120,9 @@ internal static class RedisScripts
           local due = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, limit)
           if #due == 0 then return end
           local add = {}
-          for _, id in ipairs(due) do
+          for _, member in ipairs(due) do
+            local id = member
+            if expired then id = string.match(member, '^%d+:%d+:(.*)$') end
             local mk = T .. 'm:' .. id
             local m = redis.call('HMGET', mk, 'p', 's')
             if m[1] then
@@ -158,7 +176,7 @@ internal static class RedisScripts
             local a = leased[q]
             if not a then a = {}; leased[q] = a end
             a[#a + 1] = untilMs
-            a[#a + 1] = id
+            a[#a + 1] = seq .. ':' .. d .. ':' .. id
             out[#out + 1] = id
             out[#out + 1] = q
             out[#out + 1] = m[1]
@@ -185,83 +203,90 @@ internal static class RedisScripts
         return out
         """);
 
-    /// <summary>ARGV: T, then (id, token) pairs. Deletes each message still leased with that token; returns 1/0 per pair.</summary>
-    public static readonly RedisScript Ack = new(Held + """
-        local out, keys, rem, done = {}, {}, {}, {}
-        for i = 2, #ARGV, 2 do
-          local id = ARGV[i]
-          local m = not done[id] and held(id, ARGV[i + 1])
-          if m then
-            done[id] = true
-            keys[#keys + 1] = T .. 'm:' .. id
-            local a = rem[m[4]]
-            if not a then a = {}; rem[m[4]] = a end
-            a[#a + 1] = id
-            out[#out + 1] = 1
-          else
-            out[#out + 1] = 0
+    /// <summary>ARGV: T, then (queue, token, id) triples. Deletes each message still leased with that token; returns 1/0 per triple.</summary>
+    public static readonly RedisScript Ack = new(Leases + """
+        local out, keys = {}, {}
+        local groups, order = grouped(2)
+        for _, q in ipairs(order) do
+          local g = groups[q]
+          local scores, rem, seen = held(q, g), {}, {}
+          for j = 1, #g.members do
+            if scores[j] and not seen[g.members[j]] then
+              seen[g.members[j]] = true
+              rem[#rem + 1] = g.members[j]
+              keys[#keys + 1] = T .. 'm:' .. g.ids[j]
+              out[g.pos[j]] = 1
+            else
+              out[g.pos[j]] = 0
+            end
           end
+          if #rem > 0 then redis.call('ZREM', T .. 'leased:' .. q, unpack(rem)) end
         end
         if #keys > 0 then redis.call('DEL', unpack(keys)) end
-        for q, a in pairs(rem) do redis.call('ZREM', T .. 'leased:' .. q, unpack(a)) end
         return out
         """);
 
-    /// <summary>ARGV: T, lease-until, then (id, token) pairs. Extends each lease still held; returns 1/0 per pair.</summary>
-    public static readonly RedisScript Renew = new(Held + """
+    /// <summary>ARGV: T, lease-until, then (queue, token, id) triples. Extends each lease still held; returns 1/0 per triple.</summary>
+    public static readonly RedisScript Renew = new(Leases + """
         local out = {}
-        for i = 3, #ARGV, 2 do
-          local id = ARGV[i]
-          local m = held(id, ARGV[i + 1])
-          if m then
-            redis.call('ZADD', T .. 'leased:' .. m[4], ARGV[2], id)
-            out[#out + 1] = 1
-          else
-            out[#out + 1] = 0
+        local groups, order = grouped(3)
+        for _, q in ipairs(order) do
+          local g = groups[q]
+          local scores, add = held(q, g), {}
+          for j = 1, #g.members do
+            if scores[j] then
+              add[#add + 1] = ARGV[2]
+              add[#add + 1] = g.members[j]
+              out[g.pos[j]] = 1
+            else
+              out[g.pos[j]] = 0
+            end
           end
+          if #add > 0 then redis.call('ZADD', T .. 'leased:' .. q, 'XX', unpack(add)) end
         end
         return out
         """);
 
     /// <summary>
-    /// ARGV: T, channel prefix, id, token, now, visible-at ('' = now), '1' when a new body follows, body. Gives the
-    /// message back (ready now, or delayed) and notifies the queue; returns 1, or 0 when the lease is stale.
+    /// ARGV: T, channel prefix, queue, id, token, now, visible-at ('' = now), '1' when a new body follows, body. Gives
+    /// the message back (ready now, or delayed) and notifies the queue; returns 1, or 0 when the lease is stale.
     /// </summary>
-    public static readonly RedisScript Release = new(Held + """
-        local id = ARGV[3]
-        local m = held(id, ARGV[4])
-        if not m then return 0 end
-        local mk, q = T .. 'm:' .. id, m[4]
-        redis.call('ZREM', T .. 'leased:' .. q, id)
-        if ARGV[7] == '1' then
-          redis.call('HSET', mk, 'l', 0, 'b', ARGV[8])
+    public static readonly RedisScript Release = new("""
+        local T, C, q, id, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+        local lk, member = T .. 'leased:' .. q, token .. ':' .. id
+        if not redis.call('ZSCORE', lk, member) then return 0 end
+        local mk = T .. 'm:' .. id
+        local m = redis.call('HMGET', mk, 'p', 's')
+        redis.call('ZREM', lk, member)
+        if ARGV[8] == '1' then
+          redis.call('HSET', mk, 'l', 0, 'b', ARGV[9])
         else
           redis.call('HSET', mk, 'l', 0)
         end
-        local vis = ARGV[6]
-        if vis == '' or tonumber(vis) <= tonumber(ARGV[5]) then
-          redis.call('ZADD', T .. 'ready:' .. q, -tonumber(m[5]), m[1] .. id)
+        local vis = ARGV[7]
+        if vis == '' or tonumber(vis) <= tonumber(ARGV[6]) then
+          redis.call('ZADD', T .. 'ready:' .. q, -tonumber(m[1]), m[2] .. id)
         else
           redis.call('ZADD', T .. 'delayed:' .. q, vis, id)
         end
-        redis.call('PUBLISH', ARGV[2] .. q, '')
+        redis.call('PUBLISH', C .. q, '')
         return 1
         """);
 
     /// <summary>
-    /// ARGV: T, id, token, now, info (JSON). Moves a leased message to the dead-letter list (newest first) as one JSON
-    /// record and counts it per queue; returns 1, or 0 when the lease is stale.
+    /// ARGV: T, queue, id, token, now, info (JSON). Moves a leased message to the dead-letter list (newest first) as one
+    /// JSON record and counts it per queue; returns 1, or 0 when the lease is stale.
     /// </summary>
-    public static readonly RedisScript DeadLetter = new(Held + """
-        local id = ARGV[2]
-        local m = held(id, ARGV[3])
-        if not m then return 0 end
-        local mk, q = T .. 'm:' .. id, m[4]
-        local b = redis.call('HGET', mk, 'b')
+    public static readonly RedisScript DeadLetter = new("""
+        local T, q, id, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+        local lk, member = T .. 'leased:' .. q, token .. ':' .. id
+        if not redis.call('ZSCORE', lk, member) then return 0 end
+        local mk = T .. 'm:' .. id
+        local m = redis.call('HMGET', mk, 'b', 'd')
         redis.call('DEL', mk)
-        redis.call('ZREM', T .. 'leased:' .. q, id)
-        redis.call('LPUSH', T .. 'dead', '{"id":' .. cjson.encode(id) .. ',"queue":' .. cjson.encode(q) .. ',"body":' .. cjson.encode(b)
-          .. ',"deliveryCount":' .. m[2] .. ',"failedAt":' .. ARGV[4] .. ',"info":' .. ARGV[5] .. '}')
+        redis.call('ZREM', lk, member)
+        redis.call('LPUSH', T .. 'dead', '{"id":' .. cjson.encode(id) .. ',"queue":' .. cjson.encode(q) .. ',"body":' .. cjson.encode(m[1])
+          .. ',"deliveryCount":' .. m[2] .. ',"failedAt":' .. ARGV[5] .. ',"info":' .. ARGV[6] .. '}')
         redis.call('HINCRBY', T .. 'deadcount', q, 1)
         return 1
         """);
@@ -323,18 +348,21 @@ internal static class RedisScripts
         """);
 
     /// <summary>
-    /// KEYS: result keys. ARGV: channel, then per key: record, ttl ms ('' = none), task id to announce ('' = none).
-    /// Writes every record and announces the terminal ones on the result channel.
+    /// KEYS: result keys. ARGV: channel, '1' to always announce (cluster), then per key: record, ttl ms ('' = none), task
+    /// id to announce ('' = none). Writes every record; announces the terminal ones on the result channel when anyone
+    /// subscribes to it (<c>PUBSUB NUMSUB</c>; a subscriber that comes later reads the record after subscribing). In a
+    /// cluster subscribers may sit on other nodes, so there every terminal record is announced.
     /// </summary>
     public static readonly RedisScript SetResults = new("""
+        local announce = ARGV[2] == '1' or redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2] > 0
         for k = 1, #KEYS do
-          local a = 2 + (k - 1) * 3
+          local a = 3 + (k - 1) * 3
           if ARGV[a + 1] == '' then
             redis.call('SET', KEYS[k], ARGV[a])
           else
             redis.call('SET', KEYS[k], ARGV[a], 'PX', ARGV[a + 1])
           end
-          if ARGV[a + 2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[a + 2]) end
+          if announce and ARGV[a + 2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[a + 2]) end
         end
         return #KEYS
         """);

@@ -114,7 +114,13 @@ internal sealed class RedisTransport : ITaskTransport
             ids[s] = new string[send.Count];
             for (var i = 0; i < send.Count; i++) ids[s][i] = (string)result[r++]!;
             // Receivers of this process wake at once; other processes hear the script's PUBLISH.
-            foreach (var m in send) _connection.PulseQueue(m.Queue);
+            string? last = null;
+            foreach (var m in send)
+            {
+                if (m.Queue == last) continue;
+                last = m.Queue;
+                _connection.PulseQueue(m.Queue);
+            }
         }
         return ids;
     }
@@ -228,12 +234,13 @@ internal sealed class RedisTransport : ITaskTransport
     private async Task<bool[]> AckBatchAsync(IReadOnlyList<LeasedMessage> messages)
     {
         var db = await _connection.DatabaseAsync().ConfigureAwait(false);
-        var args = new RedisValue[1 + (2 * messages.Count)];
+        var args = new RedisValue[1 + (3 * messages.Count)];
         args[0] = _keys.Transport;
         for (var i = 0; i < messages.Count; i++)
         {
-            args[1 + (2 * i)] = messages[i].Id;
-            args[2 + (2 * i)] = messages[i].LeaseToken;
+            args[1 + (3 * i)] = messages[i].Queue;
+            args[2 + (3 * i)] = messages[i].LeaseToken;
+            args[3 + (3 * i)] = messages[i].Id;
         }
         var result = (RedisResult[])(await RedisScripts.Ack.EvaluateAsync(db, _routing, args).ConfigureAwait(false))!;
         var acked = new bool[messages.Count];
@@ -251,13 +258,15 @@ internal sealed class RedisTransport : ITaskTransport
         for (var start = 0; start < messages.Count; start += RenewChunk)
         {
             var count = Math.Min(RenewChunk, messages.Count - start);
-            var args = new RedisValue[2 + (2 * count)];
+            var args = new RedisValue[2 + (3 * count)];
             args[0] = _keys.Transport;
             args[1] = Later(_connection.NowMs, lease);
             for (var i = 0; i < count; i++)
             {
-                args[2 + (2 * i)] = messages[start + i].Id;
-                args[3 + (2 * i)] = messages[start + i].LeaseToken;
+                var m = messages[start + i];
+                args[2 + (3 * i)] = m.Queue;
+                args[3 + (3 * i)] = m.LeaseToken;
+                args[4 + (3 * i)] = m.Id;
             }
             var result = (RedisResult[])(await RedisScripts.Renew.EvaluateAsync(db, _routing, args).ConfigureAwait(false))!;
             for (var i = 0; i < count; i++)
@@ -272,7 +281,7 @@ internal sealed class RedisTransport : ITaskTransport
         var db = await _connection.DatabaseAsync().ConfigureAwait(false);
         var result = await RedisScripts.Release.EvaluateAsync(db, _routing,
         [
-            _keys.Transport, _keys.QueueChannelPrefix, message.Id, message.LeaseToken, _connection.NowMs,
+            _keys.Transport, _keys.QueueChannelPrefix, message.Queue, message.Id, message.LeaseToken, _connection.NowMs,
             visibleAt is { } v ? v.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
             newBody is null ? "0" : "1", newBody ?? RedisValue.EmptyString,
         ]).ConfigureAwait(false);
@@ -288,7 +297,7 @@ internal sealed class RedisTransport : ITaskTransport
         var db = await _connection.DatabaseAsync().ConfigureAwait(false);
         var result = await RedisScripts.DeadLetter.EvaluateAsync(db, _routing,
         [
-            _keys.Transport, message.Id, message.LeaseToken, _connection.NowMs,
+            _keys.Transport, message.Queue, message.Id, message.LeaseToken, _connection.NowMs,
             JsonSerializer.Serialize(info, RedisJsonContext.Default.DeadLetterInfo),
         ]).ConfigureAwait(false);
         return (int)result == 1;
