@@ -71,11 +71,12 @@ public abstract class ProcessTests(ITestOutputHelper output) : IDisposable
         var store = CreateStore();
         await using var producer = Producer(store);
         var client = producer.GetRequiredService<ITaskClient>();
-        var handles = new List<TaskHandle>();
-        for (var i = 0; i < 200; i++) handles.Add(await client.SendAsync("proc.locked", new { key = i % 10, delayMs = 10 }));
-
         using var a = new WorkerProcess(store, Path.Combine(Dir, "a.log"), concurrency: 8, prefetch: 4);
         using var b = new WorkerProcess(store, Path.Combine(Dir, "b.log"), concurrency: 8, prefetch: 4);
+        await a.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await b.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        var handles = new List<TaskHandle>();
+        for (var i = 0; i < 200; i++) handles.Add(await client.SendAsync("proc.locked", new { key = i % 10, delayMs = 10 }));
         foreach (var handle in handles)
             Assert.Equal(TaskStates.Success, (await handle.WaitAsync(TimeSpan.FromSeconds(120)))?.State);
 

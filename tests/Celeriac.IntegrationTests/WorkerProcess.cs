@@ -68,6 +68,20 @@ internal sealed class WorkerProcess : IDisposable
         return [.. lines.Take(lines.Length - 1).Where(l => l.Length > 0)];
     }
 
+    /// <summary>Waits until the process logged that its worker started.</summary>
+    public async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            lock (Output)
+                if (Output.Any(l => l.Contains("Celeriac worker started", StringComparison.Ordinal))) return;
+            if (_process.HasExited) throw new InvalidOperationException($"The worker exited with {_process.ExitCode}: {string.Join('\n', Output)}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"The worker did not start: {string.Join('\n', Output)}");
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill() => _process.Kill(entireProcessTree: false);
 

@@ -12,6 +12,7 @@ var lease = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable
 
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Logging.AddFilter("Celeriac.Hosting", LogLevel.Information); // "Celeriac worker started" tells a test it is ready
 builder.Services.AddCeleriac(c =>
 {
     if (redis is not null) c.UseRedis(redis, o => o.KeyPrefix = Environment.GetEnvironmentVariable("CELERIAC_TEST_PREFIX") ?? o.KeyPrefix);
