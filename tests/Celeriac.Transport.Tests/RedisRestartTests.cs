@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Celeriac.Transport.Tests;
@@ -97,5 +98,48 @@ public sealed class RedisRestartTests(RedisServer redis) : IClassFixture<RedisSe
         Assert.Equal(4, await handle.GetAsync<int>(Recovery));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"recovered after {clock.Elapsed}");
         await worker.StopAsync();
+    }
+
+    [Fact]
+    public async Task Losing_and_regaining_the_connection_is_logged()
+    {
+        var log = new CollectingLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(log));
+        services.AddCeleriac(c => c.UseRedis(redis.Configuration, o => o.KeyPrefix = redis.NewPrefix()));
+        await using var provider = services.BuildServiceProvider();
+        var transport = provider.GetRequiredService<ITaskTransport>();
+        await transport.EnqueueAsync([new OutgoingMessage("a", "q", 0, "x")]);
+        Assert.Contains(log.Messages, m => m.Level == LogLevel.Information && m.Text.StartsWith("Connected to Redis", StringComparison.Ordinal));
+
+        await redis.KillAsync();
+        await Eventually.TrueAsync(() => Task.FromResult(log.Messages.Any(m => m.Level == LogLevel.Warning && m.Text.Contains("failed", StringComparison.Ordinal))));
+        await redis.RestartAsync();
+        await Eventually.TrueAsync(() => Task.FromResult(log.Messages.Any(m => m.Level == LogLevel.Information && m.Text.Contains("restored", StringComparison.Ordinal))), Recovery);
+        Assert.Equal("a", Assert.Single(await transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.Zero)).Id);
+    }
+}
+
+/// <summary>Keeps every log message, for tests that check what is logged.</summary>
+internal sealed class CollectingLoggerProvider : ILoggerProvider
+{
+    private readonly ConcurrentQueue<(LogLevel Level, string Text)> _messages = new();
+
+    public IReadOnlyCollection<(LogLevel Level, string Text)> Messages => _messages;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(_messages);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(ConcurrentQueue<(LogLevel, string)> messages) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            messages.Enqueue((logLevel, formatter(state, exception)));
     }
 }
