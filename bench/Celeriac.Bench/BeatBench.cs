@@ -3,7 +3,7 @@
 //   fire error   the time the tick's task was sent (recorded in the store, then enqueued) minus the tick's time,
 //                from the scheduler's own celeriac.beat.tick_error histogram;
 //   run error    the time the worker started the tick's task minus the tick's time (fire + queue + worker pickup).
-// Usage: dotnet run -c Release --project bench/Celeriac.Bench -- beat --seconds 60 [--transport sqlite|memory] [--interval-ms 500]
+// Usage: dotnet run -c Release --project bench/Celeriac.Bench -- beat --seconds 60 [--transport sqlite|memory|redis --redis HOST:PORT] [--interval-ms 500]
 using System.CommandLine;
 using System.Diagnostics.Metrics;
 using System.Globalization;
@@ -17,16 +17,17 @@ internal static class BeatBench
     public static async Task<int> RunAsync(string[] args)
     {
         var seconds = new Option<int>("--seconds") { Description = "How long to run the schedule.", DefaultValueFactory = _ => 60 };
-        var transport = new Option<string>("--transport") { Description = "memory | sqlite", DefaultValueFactory = _ => "sqlite" };
+        var transport = new Option<string>("--transport") { Description = "memory | sqlite | redis", DefaultValueFactory = _ => "sqlite" };
+        var redis = new Option<string>("--redis") { Description = "Redis configuration for --transport redis.", DefaultValueFactory = _ => "127.0.0.1:6390" };
         var interval = new Option<int>("--interval-ms") { Description = "The schedule's interval.", DefaultValueFactory = _ => 500 };
         var path = new Option<string?>("--path") { Description = "SQLite file (default: a new temp file)." };
-        var command = new RootCommand("Celeriac beat tick-error benchmark") { seconds, transport, interval, path };
+        var command = new RootCommand("Celeriac beat tick-error benchmark") { seconds, transport, interval, path, redis };
         command.SetAction(async (parsed, ct) =>
         {
             var file = parsed.GetValue(path) ?? Path.Combine(Path.GetTempPath(), $"celeriac-beat-bench-{Guid.NewGuid():N}.db");
             try
             {
-                await MeasureAsync(parsed.GetValue(transport)!, parsed.GetValue(seconds), parsed.GetValue(interval), file, ct);
+                await MeasureAsync(parsed.GetValue(transport)!, parsed.GetValue(seconds), parsed.GetValue(interval), file, parsed.GetValue(redis)!, ct);
                 return 0;
             }
             finally
@@ -37,7 +38,7 @@ internal static class BeatBench
         return await command.Parse(args).InvokeAsync();
     }
 
-    private static async Task MeasureAsync(string transport, int seconds, int intervalMs, string path, CancellationToken ct)
+    private static async Task MeasureAsync(string transport, int seconds, int intervalMs, string path, string redis, CancellationToken ct)
     {
         var fireErrors = new List<double>();
         var runErrors = new List<double>();
@@ -57,7 +58,8 @@ internal static class BeatBench
             {
                 "memory" => c.UseInMemory(),
                 "sqlite" => c.UseSqlite(path),
-                _ => throw new ArgumentException($"Unknown transport '{transport}': use memory or sqlite."),
+                "redis" => c.UseRedis(redis, o => o.KeyPrefix = $"beat-bench-{Guid.NewGuid():N}:"),
+                _ => throw new ArgumentException($"Unknown transport '{transport}': use memory, sqlite or redis."),
             };
             c.ConfigureWorker(o => { o.Concurrency = 2; o.Prefetch = 0; });
             c.MapTask("bench.tick", (TaskContext context, TimeProvider time) =>

@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-// `beat [--seconds N] [--transport memory|sqlite] [--interval-ms N]`: tick error of a beat schedule (BeatBench.cs).
+// `beat [--seconds N] [--transport memory|sqlite|redis] [--interval-ms N]`: tick error of a beat schedule (BeatBench.cs).
 if (args is ["beat", ..]) return await BeatBench.RunAsync(args[1..]);
 
 var transportOption = new Option<string>("--transport") { Description = "memory | sqlite | redis", DefaultValueFactory = _ => "sqlite" };
