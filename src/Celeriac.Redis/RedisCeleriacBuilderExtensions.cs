@@ -30,10 +30,7 @@ public static class RedisCeleriacBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(configuration);
         var services = builder.Services;
-        services.RemoveAll<ITaskTransport>();
-        services.RemoveAll<IResultStore>();
-        services.RemoveAll<ILockProvider>();
-        services.RemoveAll<IScheduleStore>();
+        builder.ClearStores();
         services.RemoveAll<RedisConnection>();
         services.AddOptions<RedisOptions>()
             .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection("Celeriac:Redis").Bind(o))

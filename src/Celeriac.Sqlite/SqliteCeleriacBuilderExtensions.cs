@@ -25,10 +25,7 @@ public static class SqliteCeleriacBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var services = builder.Services;
-        services.RemoveAll<ITaskTransport>();
-        services.RemoveAll<IResultStore>();
-        services.RemoveAll<ILockProvider>();
-        services.RemoveAll<IScheduleStore>();
+        builder.ClearStores();
         services.RemoveAll<SqliteEngine>();
         services.AddOptions<SqliteOptions>()
             .Configure<IServiceProvider>((o, sp) => sp.GetService<IConfiguration>()?.GetSection("Celeriac:Sqlite").Bind(o))

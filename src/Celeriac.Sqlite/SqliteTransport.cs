@@ -106,14 +106,9 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
 
     public async ValueTask<IReadOnlyList<LeasedMessage>> ReceiveAsync(IReadOnlyList<string> queues, int maxMessages, TimeSpan lease, TimeSpan maxWait, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(queues);
-        if (queues.Count == 0) throw new ArgumentException("Name at least one queue.", nameof(queues));
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+        (queues, var waitFor) = ReceiveArguments.Check(queues, maxMessages, lease, maxWait);
         var time = engine.Time;
-        var waitFor = maxWait == Timeout.InfiniteTimeSpan ? TimeSpan.FromDays(365) : TimeSpan.FromTicks(Math.Clamp(maxWait.Ticks, 0, TimeSpan.FromDays(365).Ticks));
         var deadline = time.GetUtcNow() + waitFor;
-        if (queues.Count > 1) queues = queues.Distinct(StringComparer.Ordinal).ToArray();
         var request = new ReceiveRequest(queues, maxMessages, lease);
         var waiting = waitFor > TimeSpan.Zero;
         // Registered before the first look, so a commit between that look and the wait still wakes this receive.

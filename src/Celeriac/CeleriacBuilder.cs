@@ -37,15 +37,25 @@ public sealed class CeleriacBuilder
     }
 
     /// <summary>
-    /// Uses an in-process transport, result store, lock provider and schedule store: fast, not durable, not shared with other processes.
-    /// For tests and single-process tools.
+    /// For transport extensions (<c>UseSqlite</c>, <c>UseRedis</c>, …): removes the transport, result store, lock
+    /// provider and schedule store registered before, so that the ones registered next replace them.
     /// </summary>
-    public CeleriacBuilder UseInMemory()
+    public CeleriacBuilder ClearStores()
     {
         Services.RemoveAll<ITaskTransport>();
         Services.RemoveAll<IResultStore>();
         Services.RemoveAll<ILockProvider>();
         Services.RemoveAll<IScheduleStore>();
+        return this;
+    }
+
+    /// <summary>
+    /// Uses an in-process transport, result store, lock provider and schedule store: fast, not durable, not shared with other processes.
+    /// For tests and single-process tools.
+    /// </summary>
+    public CeleriacBuilder UseInMemory()
+    {
+        ClearStores();
         Services.AddSingleton<ILockProvider, InMemoryLockProvider>();
         Services.AddSingleton<IScheduleStore, InMemoryScheduleStore>();
         Services.AddSingleton<InMemoryTransport>();
