@@ -24,7 +24,7 @@ internal static class BeatBench
         var command = new RootCommand("Celeriac beat tick-error benchmark") { seconds, transport, interval, path, redis };
         command.SetAction(async (parsed, ct) =>
         {
-            var file = parsed.GetValue(path) ?? Path.Combine(Path.GetTempPath(), $"celeriac-beat-bench-{Guid.NewGuid():N}.db");
+            var file = parsed.GetValue(path) ?? BenchStore.TempDatabase("celeriac-beat-bench");
             try
             {
                 await MeasureAsync(parsed.GetValue(transport)!, parsed.GetValue(seconds), parsed.GetValue(interval), file, parsed.GetValue(redis)!, ct);
@@ -32,7 +32,7 @@ internal static class BeatBench
             }
             finally
             {
-                foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f);
+                BenchStore.DeleteDatabase(file);
             }
         });
         return await command.Parse(args).InvokeAsync();
@@ -54,13 +54,7 @@ internal static class BeatBench
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddCeleriac(c =>
         {
-            _ = transport switch
-            {
-                "memory" => c.UseInMemory(),
-                "sqlite" => c.UseSqlite(path),
-                "redis" => c.UseRedis(redis, o => o.KeyPrefix = $"beat-bench-{Guid.NewGuid():N}:"),
-                _ => throw new ArgumentException($"Unknown transport '{transport}': use memory, sqlite or redis."),
-            };
+            BenchStore.Use(c, transport, path, redis);
             c.ConfigureWorker(o => { o.Concurrency = 2; o.Prefetch = 0; });
             c.MapTask("bench.tick", (TaskContext context, TimeProvider time) =>
             {
@@ -97,8 +91,7 @@ internal static class BeatBench
             Console.WriteLine($"{label}: no samples");
             return;
         }
-        Console.WriteLine($"{label}: p50 {Percentile(sorted, 0.50):N2} ms  p99 {Percentile(sorted, 0.99):N2} ms  max {sorted[^1]:N2} ms  ({sorted.Length} ticks)");
+        Console.WriteLine($"{label}: p50 {BenchStore.Percentile(sorted, 0.50):N2} ms  p99 {BenchStore.Percentile(sorted, 0.99):N2} ms  max {sorted[^1]:N2} ms  ({sorted.Length} ticks)");
     }
 
-    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 }

@@ -29,7 +29,7 @@ root.SetAction(async (parse, ct) =>
     var concurrency = parse.GetValue(concurrencyOption);
     var prefetch = parse.GetValue(prefetchOption) ?? concurrency * 4;
     var roundTrips = parse.GetValue(roundTripsOption);
-    var path = parse.GetValue(pathOption) ?? Path.Combine(Path.GetTempPath(), $"celeriac-bench-{Guid.NewGuid():N}.db");
+    var path = parse.GetValue(pathOption) ?? BenchStore.TempDatabase("celeriac-bench");
     var redis = parse.GetValue(redisOption)!;
     try
     {
@@ -38,7 +38,7 @@ root.SetAction(async (parse, ct) =>
     }
     finally
     {
-        foreach (var f in new[] { path, path + "-wal", path + "-shm" }) File.Delete(f);
+        BenchStore.DeleteDatabase(path);
     }
 });
 return await root.Parse(args).InvokeAsync();
@@ -55,14 +55,7 @@ internal static class Bench
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddCeleriac(c =>
         {
-            _ = transport switch
-            {
-                "memory" => c.UseInMemory(),
-                "sqlite" => c.UseSqlite(path),
-                // A fresh key prefix per run, so runs on one server never see each other's queues.
-                "redis" => c.UseRedis(redis, o => o.KeyPrefix = $"bench-{Guid.NewGuid():N}:"),
-                _ => throw new ArgumentException($"Unknown transport '{transport}': use memory, sqlite or redis."),
-            };
+            BenchStore.Use(c, transport, path, redis);
             c.ConfigureWorker(o => { o.Concurrency = concurrency; o.Prefetch = prefetch; });
             c.MapTask("bench.noop", () =>
             {
@@ -111,12 +104,10 @@ internal static class Bench
             samples[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
         }
         Array.Sort(samples);
-        Console.WriteLine($"round trip: p50 {Percentile(samples, 0.50):N3} ms  p99 {Percentile(samples, 0.99):N3} ms  max {samples[^1]:N3} ms  ({roundTrips} sequential)");
+        Console.WriteLine($"round trip: p50 {BenchStore.Percentile(samples, 0.50):N3} ms  p99 {BenchStore.Percentile(samples, 0.99):N3} ms  max {samples[^1]:N3} ms  ({roundTrips} sequential)");
         Console.WriteLine($"peak memory (process, sender + worker): {PeakRssMb():N0} MB");
         await host.StopAsync(CancellationToken.None);
     }
-
-    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 
     private static double PeakRssMb()
     {

@@ -64,17 +64,7 @@ public sealed class SqliteEngineTests : IDisposable
         const int count = 400;
         await a.Transport.EnqueueAsync([.. Enumerable.Range(0, count).Select(n => Message("m" + n))]);
 
-        var seen = new ConcurrentBag<string>();
-        var receivers = new[] { a, a, b, b }.Select(h => Task.Run(async () =>
-        {
-            while (true)
-            {
-                var batch = await h.Transport.ReceiveAsync(["q"], 5, TimeSpan.FromMinutes(5), TimeSpan.Zero);
-                if (batch.Count == 0) return;
-                foreach (var m in batch) seen.Add(m.Id);
-            }
-        }));
-        await Task.WhenAll(receivers).WaitAsync(Bound);
+        var seen = await Fixtures.ReceiveAllConcurrentlyAsync([a.Transport, a.Transport, b.Transport, b.Transport], batch: 5).WaitAsync(Bound);
 
         Assert.Equal(count, seen.Count);
         Assert.Equal(count, seen.Distinct().Count());

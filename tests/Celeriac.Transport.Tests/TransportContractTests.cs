@@ -333,17 +333,7 @@ public abstract class TransportContractTests
         for (var i = 0; i < count; i += 50)
             await h.Transport.EnqueueAsync([.. Enumerable.Range(i, 50).Select(n => Message("m" + n))]);
 
-        var seen = new ConcurrentBag<string>();
-        var receivers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
-        {
-            while (true)
-            {
-                var batch = await h.Transport.ReceiveAsync(["q"], 7, TimeSpan.FromMinutes(5), TimeSpan.Zero);
-                if (batch.Count == 0) return;
-                foreach (var m in batch) seen.Add(m.Id);
-            }
-        }));
-        await Task.WhenAll(receivers).WaitAsync(Bound);
+        var seen = await Fixtures.ReceiveAllConcurrentlyAsync(Enumerable.Repeat(h.Transport, 4), batch: 7).WaitAsync(Bound);
 
         Assert.Equal(count, seen.Count);
         Assert.Equal(count, seen.Distinct().Count());

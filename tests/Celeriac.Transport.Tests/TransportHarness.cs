@@ -34,6 +34,26 @@ public sealed class TransportHarness : IAsyncDisposable
 /// <summary>Fixtures for each transport.</summary>
 public static class Fixtures
 {
+    /// <summary>
+    /// Drains queue <c>q</c> with one concurrent receiver per transport given (repeat one to have several receivers on
+    /// it), each taking up to <paramref name="batch"/> at a time under a long lease, until none finds more. Returns every
+    /// id received, repeats included, so a test can check no message went to two receivers.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> ReceiveAllConcurrentlyAsync(IEnumerable<ITaskTransport> receivers, int batch)
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentBag<string>();
+        await Task.WhenAll(receivers.Select(transport => Task.Run(async () =>
+        {
+            while (true)
+            {
+                var received = await transport.ReceiveAsync(["q"], batch, TimeSpan.FromMinutes(5), TimeSpan.Zero);
+                if (received.Count == 0) return;
+                foreach (var m in received) seen.Add(m.Id);
+            }
+        })));
+        return [.. seen];
+    }
+
     public static TransportHarness InMemory(TimeProvider time) => new(c => c.UseInMemory(), time);
 
     /// <summary>A fresh temp file, deleted (with its WAL files) when the harness is disposed.</summary>

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+
 namespace Celeriac;
 
 /// <summary>A registered task: its name, how to call it, and its policies.</summary>
@@ -14,32 +16,22 @@ internal sealed class TaskDefinition(string name, TaskInvoker invoker)
     public TimeSpan LockRetryAfter { get; set; } = TimeSpan.FromSeconds(1);
 }
 
-/// <summary>Every task this process knows, by name. One per service provider.</summary>
+/// <summary>Every task this process knows, by name. One per service provider; read on every send and run, so reads take no lock.</summary>
 internal sealed class TaskRegistry
 {
-    private readonly Dictionary<string, TaskDefinition> _tasks = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
+    private readonly ConcurrentDictionary<string, TaskDefinition> _tasks = new(StringComparer.Ordinal);
 
     public TaskDefinition Add(string name, Delegate handler)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(handler);
         var definition = new TaskDefinition(name, TaskInvoker.Create(name, handler));
-        lock (_gate)
-        {
-            if (!_tasks.TryAdd(name, definition))
-                throw new InvalidOperationException($"A task named '{name}' is already registered.");
-        }
+        if (!_tasks.TryAdd(name, definition))
+            throw new InvalidOperationException($"A task named '{name}' is already registered.");
         return definition;
     }
 
-    public TaskDefinition? Find(string name)
-    {
-        lock (_gate) return _tasks.GetValueOrDefault(name);
-    }
+    public TaskDefinition? Find(string name) => _tasks.GetValueOrDefault(name);
 
-    public IReadOnlyList<string> Names
-    {
-        get { lock (_gate) return [.. _tasks.Keys.Order(StringComparer.Ordinal)]; }
-    }
+    public IReadOnlyList<string> Names => [.. _tasks.Keys.Order(StringComparer.Ordinal)];
 }

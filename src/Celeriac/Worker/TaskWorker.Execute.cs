@@ -16,8 +16,8 @@ internal sealed partial class TaskWorker
     /// </summary>
     private async Task ProcessAsync(LeasedMessage message, WorkerOptions settings, CancellationToken abort)
     {
-        var bytes = Encoding.UTF8.GetByteCount(message.Body);
-        if (bytes > _options.MaxMessageBytes)
+        // UTF-8 takes at most 3 bytes per UTF-16 char: only a body that might be over the limit is counted.
+        if (message.Body.Length > _options.MaxMessageBytes / 3 && Encoding.UTF8.GetByteCount(message.Body) is var bytes && bytes > _options.MaxMessageBytes)
         {
             await RefuseAsync(message, null, "too-large", "MessageTooLarge", $"Message is {bytes} bytes, over the limit of {_options.MaxMessageBytes} bytes.").ConfigureAwait(false);
             return;
