@@ -38,7 +38,7 @@ public sealed class CeleriacBuilder
 
     /// <summary>
     /// For transport extensions (<c>UseSqlite</c>, <c>UseRedis</c>, …): removes the transport, result store, lock
-    /// provider and schedule store registered before, so that the ones registered next replace them.
+    /// provider, schedule store and event store registered before, so that the ones registered next replace them.
     /// </summary>
     public CeleriacBuilder ClearStores()
     {
@@ -46,11 +46,12 @@ public sealed class CeleriacBuilder
         Services.RemoveAll<IResultStore>();
         Services.RemoveAll<ILockProvider>();
         Services.RemoveAll<IScheduleStore>();
+        Services.RemoveAll<IEventStore>();
         return this;
     }
 
     /// <summary>
-    /// Uses an in-process transport, result store, lock provider and schedule store: fast, not durable, not shared with other processes.
+    /// Uses an in-process transport, result store, lock provider, schedule store and event store: fast, not durable, not shared with other processes.
     /// For tests and single-process tools.
     /// </summary>
     public CeleriacBuilder UseInMemory()
@@ -61,6 +62,7 @@ public sealed class CeleriacBuilder
         Services.AddSingleton<InMemoryTransport>();
         Services.AddSingleton<ITaskTransport>(sp => sp.GetRequiredService<InMemoryTransport>());
         Services.AddSingleton<IResultStore, InMemoryResultStore>();
+        Services.AddSingleton<IEventStore, InMemoryEventStore>();
         return this;
     }
 }
