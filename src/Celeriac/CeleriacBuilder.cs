@@ -1,3 +1,4 @@
+using Celeriac.Events;
 using Celeriac.Memory;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,10 +9,11 @@ namespace Celeriac;
 /// <summary>Configures Celeriac: the transport, tasks and options. Returned by <c>AddCeleriac</c>.</summary>
 public sealed class CeleriacBuilder
 {
-    internal CeleriacBuilder(IServiceCollection services, TaskRegistry registry)
+    internal CeleriacBuilder(IServiceCollection services, TaskRegistry registry, SubscriptionRegistry subscriptions)
     {
         Services = services;
         Registry = registry;
+        Subscriptions = subscriptions;
     }
 
     /// <summary>The service collection, for transport extensions.</summary>
@@ -19,8 +21,13 @@ public sealed class CeleriacBuilder
 
     internal TaskRegistry Registry { get; }
 
+    internal SubscriptionRegistry Subscriptions { get; }
+
     /// <summary>Registers a task. See <see cref="TaskHostExtensions.MapTask"/> for how parameters bind.</summary>
     public TaskBuilder MapTask(string name, Delegate handler) => new(Registry.Add(name, handler));
+
+    /// <summary>Subscribes to events. See <see cref="SubscriptionHostExtensions.MapSubscription"/> for how it works.</summary>
+    public SubscriptionBuilder MapSubscription(string pattern, Delegate handler, string? durable = null) => new(Subscriptions.Add(pattern, handler, durable));
 
     /// <summary>Changes shared options.</summary>
     public CeleriacBuilder Configure(Action<CeleriacOptions> configure)

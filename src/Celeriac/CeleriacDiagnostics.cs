@@ -14,6 +14,10 @@ internal static class CeleriacDiagnostics
     public static readonly Counter<long> BeatTicks = Meter.CreateCounter<long>("celeriac.beat.ticks", "{tick}", "Schedule ticks fired (recorded and sent) by the beat leader, by schedule.");
     public static readonly Histogram<double> BeatTickError = Meter.CreateHistogram<double>("celeriac.beat.tick_error", "ms", "Time a tick's task was sent minus the tick's scheduled time, for ticks fired on time (not missed or re-sent ones).");
 
+    public static readonly Counter<long> Events = Meter.CreateCounter<long>("celeriac.events.published", "{event}", "Events published, by subject.");
+
+    public static void Published(string subject) => Events.Add(1, new KeyValuePair<string, object?>("subject", subject));
+
     public static void Completed(string task, string state) =>
         Tasks.Add(1, new KeyValuePair<string, object?>("task", task), new KeyValuePair<string, object?>("state", state));
 

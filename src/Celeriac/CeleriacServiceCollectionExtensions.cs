@@ -1,3 +1,4 @@
+using Celeriac.Events;
 using Celeriac.Scheduling;
 using Celeriac.Transport;
 using Celeriac.Worker;
@@ -13,7 +14,7 @@ namespace Celeriac;
 public static class CeleriacServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the task client, the worker and the scheduler (hosted services), the task and schedule registries, and lets <paramref name="configure"/>
+    /// Adds the task client, the event bus, the worker, the scheduler and the event host (hosted services), the task, subscription and schedule registries, and lets <paramref name="configure"/>
     /// pick a transport (<c>UseSqlite</c>, <c>UseInMemory</c>, …) and register tasks. Calling it again adds to the same setup.
     /// </summary>
     public static CeleriacBuilder AddCeleriac(this IServiceCollection services, Action<CeleriacBuilder>? configure = null)
@@ -24,6 +25,12 @@ public static class CeleriacServiceCollectionExtensions
         {
             registry = new TaskRegistry();
             services.AddSingleton(registry);
+        }
+        var subscriptions = services.FirstOrDefault(d => d.ServiceType == typeof(SubscriptionRegistry))?.ImplementationInstance as SubscriptionRegistry;
+        if (subscriptions is null)
+        {
+            subscriptions = new SubscriptionRegistry();
+            services.AddSingleton(subscriptions);
         }
 
         services.AddOptions<CeleriacOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac", o)).Validate(o => o.MaxMessageBytes > 0 && o.WarnMessageBytes > 0 && !string.IsNullOrWhiteSpace(o.DefaultQueue), "Celeriac options: sizes must be positive and DefaultQueue set.").ValidateOnStart();
@@ -37,11 +44,15 @@ public static class CeleriacServiceCollectionExtensions
         services.TryAddSingleton<CeleriacRuntime>();
         services.TryAddSingleton<TaskClient>();
         services.TryAddSingleton<ITaskClient>(sp => sp.GetRequiredService<TaskClient>());
+        services.TryAddSingleton<EventBus>();
+        services.TryAddSingleton<IEventBus>(sp => sp.GetRequiredService<EventBus>());
+        services.TryAddSingleton<EventHost>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, EventHost>(sp => sp.GetRequiredService<EventHost>()));
         services.TryAddSingleton<TaskWorker>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskWorkerHost>());
         SchedulingServices.Add(services);
 
-        var builder = new CeleriacBuilder(services, registry);
+        var builder = new CeleriacBuilder(services, registry, subscriptions);
         configure?.Invoke(builder);
         return builder;
     }

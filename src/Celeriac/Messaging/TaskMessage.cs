@@ -8,6 +8,7 @@ namespace Celeriac.Messaging;
 /// expires, root_id, parent_id, group, origin, timelimit, ignore_result) and body (args, kwargs and the canvas's
 /// chain/callbacks/errbacks) flattened into one JSON object. <see cref="Chain"/> lists the remaining steps in
 /// execution order (Celery's wire form lists them reversed).
+/// An event is the same envelope with <see cref="Subject"/> and <see cref="Published"/> set.
 /// </summary>
 internal sealed class TaskMessage
 {
@@ -25,10 +26,17 @@ internal sealed class TaskMessage
     [JsonPropertyName("ignore_result")] public bool IgnoreResult { get; init; }
     [JsonPropertyName("chain")] public IReadOnlyList<TaskSignature>? Chain { get; init; }
 
+    /// <summary>Set on events only: the subject it was published on (then <see cref="Args"/> holds the payload as its one item).</summary>
+    [JsonPropertyName("subject")] public string? Subject { get; init; }
+
+    /// <summary>Set on events only: when it was published.</summary>
+    [JsonPropertyName("published")] public DateTimeOffset? Published { get; init; }
+
     public TaskMessage With(int retries, DateTimeOffset? eta) => new()
     {
         Id = Id, Task = Task, Args = Args, Kwargs = Kwargs, Retries = retries, Eta = eta, Expires = Expires,
         RootId = RootId, ParentId = ParentId, Group = Group, Origin = Origin, IgnoreResult = IgnoreResult, Chain = Chain,
+        Subject = Subject, Published = Published,
     };
 }
 

@@ -18,6 +18,27 @@ public sealed class RetryPolicy
     /// <summary>Full jitter: the delay is drawn uniformly from zero to the exponential delay. Default true.</summary>
     public bool Jitter { get; init; } = true;
 
+    /// <summary>
+    /// A policy retrying on <paramref name="on"/>; unset values keep the defaults. Throws when a type is not an
+    /// exception or <paramref name="maxRetries"/> is negative.
+    /// </summary>
+    public static RetryPolicy Create(Type[] on, TimeSpan? backoff = null, int maxRetries = 3, bool jitter = true, TimeSpan? maxBackoff = null)
+    {
+        ArgumentNullException.ThrowIfNull(on);
+        foreach (var type in on)
+            if (!typeof(Exception).IsAssignableFrom(type))
+                throw new ArgumentException($"{type} is not an exception type.", nameof(on));
+        ArgumentOutOfRangeException.ThrowIfNegative(maxRetries);
+        return new RetryPolicy
+        {
+            On = on,
+            Backoff = backoff ?? Default.Backoff,
+            MaxBackoff = maxBackoff ?? Default.MaxBackoff,
+            MaxRetries = maxRetries,
+            Jitter = jitter,
+        };
+    }
+
     /// <summary>The policy of a task that names none: manual retries only, up to 3.</summary>
     public static RetryPolicy Default { get; } = new();
 

@@ -10,19 +10,7 @@ public sealed class TaskBuilder
     /// <summary>Retries on the given exception types with exponential backoff (doubling from <paramref name="backoff"/>, capped at <paramref name="maxBackoff"/>) and full jitter.</summary>
     public TaskBuilder Retry(Type[] on, TimeSpan? backoff = null, int maxRetries = 3, bool jitter = true, TimeSpan? maxBackoff = null)
     {
-        ArgumentNullException.ThrowIfNull(on);
-        foreach (var type in on)
-            if (!typeof(Exception).IsAssignableFrom(type))
-                throw new ArgumentException($"{type} is not an exception type.", nameof(on));
-        ArgumentOutOfRangeException.ThrowIfNegative(maxRetries);
-        Definition.Retry = new RetryPolicy
-        {
-            On = on,
-            Backoff = backoff ?? RetryPolicy.Default.Backoff,
-            MaxBackoff = maxBackoff ?? RetryPolicy.Default.MaxBackoff,
-            MaxRetries = maxRetries,
-            Jitter = jitter,
-        };
+        Definition.Retry = RetryPolicy.Create(on, backoff, maxRetries, jitter, maxBackoff);
         return this;
     }
 
@@ -39,10 +27,7 @@ public sealed class TaskBuilder
     /// </summary>
     public TaskBuilder TimeLimit(TimeSpan? soft = null, TimeSpan? hard = null)
     {
-        if (soft is { } s && hard is { } h && s > h)
-            throw new ArgumentException("The soft time limit must not be above the hard one.", nameof(soft));
-        Definition.SoftTimeLimit = soft;
-        Definition.HardTimeLimit = hard;
+        Definition.SetTimeLimits(soft, hard);
         return this;
     }
 

@@ -30,6 +30,9 @@ public sealed class TaskContext
     /// <summary>Fires at the soft time limit and on shutdown.</summary>
     public CancellationToken CancellationToken { get; }
 
+    /// <summary>Set when this run is a subscription handler's.</summary>
+    internal EventContext? Event { get; init; }
+
     /// <summary>
     /// Asks for another try after <paramref name="countdown"/> (default: the task's backoff). Throw the returned
     /// exception: <c>throw context.Retry(TimeSpan.FromSeconds(5));</c>. Counts against the task's retry limit.

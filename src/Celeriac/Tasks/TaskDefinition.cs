@@ -14,6 +14,14 @@ internal sealed class TaskDefinition(string name, TaskInvoker invoker)
     public bool IgnoreResult { get; set; }
     public TaskLock? Lock { get; set; }
     public TimeSpan LockRetryAfter { get; set; } = TimeSpan.FromSeconds(1);
+
+    public void SetTimeLimits(TimeSpan? soft, TimeSpan? hard)
+    {
+        if (soft is { } s && hard is { } h && s > h)
+            throw new ArgumentException("The soft time limit must not be above the hard one.", nameof(soft));
+        SoftTimeLimit = soft;
+        HardTimeLimit = hard;
+    }
 }
 
 /// <summary>Every task this process knows, by name. One per service provider; read on every send and run, so reads take no lock.</summary>

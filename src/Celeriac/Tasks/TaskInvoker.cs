@@ -13,7 +13,7 @@ namespace Celeriac;
 /// </summary>
 internal sealed class TaskInvoker
 {
-    private enum Source { Cancellation, Context, Service, Argument }
+    private enum Source { Cancellation, Context, EventContext, Service, Argument }
 
     private readonly string _task;
     private readonly Delegate _handler;
@@ -22,16 +22,23 @@ internal sealed class TaskInvoker
     private readonly Func<object?, Task<(bool HasValue, object? Value)>> _unwrap;
     private Source[]? _sources;
 
-    private TaskInvoker(string task, Delegate handler)
+    private readonly bool _payloadOptional;
+
+    private TaskInvoker(string task, Delegate handler, bool payloadOptional)
     {
         _task = task;
+        _payloadOptional = payloadOptional;
         _handler = handler;
         _invoker = MethodInvoker.Create(handler.Method);
         _parameters = handler.Method.GetParameters();
         _unwrap = ResultUnwrapper.For(handler.Method.ReturnType);
     }
 
-    public static TaskInvoker Create(string task, Delegate handler) => new(task, handler);
+    /// <summary>
+    /// An invoker for <paramref name="handler"/>. With <paramref name="payloadOptional"/> (subscription handlers), a
+    /// positional argument no parameter takes is ignored instead of refused: a handler need not declare the payload.
+    /// </summary>
+    public static TaskInvoker Create(string task, Delegate handler, bool payloadOptional = false) => new(task, handler, payloadOptional);
 
     /// <summary>The delegate's parameter names, by position (lock key templates refer to them).</summary>
     public IReadOnlyList<string?> ArgumentNames => [.. _parameters.Select(p => p.Name)];
@@ -73,6 +80,9 @@ internal sealed class TaskInvoker
             {
                 case Source.Cancellation: values[i] = context.CancellationToken; continue;
                 case Source.Context: values[i] = context; continue;
+                case Source.EventContext:
+                    values[i] = context.Event ?? throw new TaskBindingException(_task, $"parameter '{p.Name}': an {nameof(EventContext)} is only given to subscription handlers.");
+                    continue;
                 case Source.Service: values[i] = services.GetRequiredService(p.ParameterType); continue;
             }
 
@@ -97,7 +107,7 @@ internal sealed class TaskInvoker
             values[i] = Convert(p, raw);
         }
 
-        if (next < positionalCount)
+        if (next < positionalCount && !_payloadOptional)
             throw new TaskBindingException(_task, $"takes {next} positional argument(s) but {positionalCount} were given.");
         if (named.ValueKind == JsonValueKind.Object)
         {
@@ -154,6 +164,7 @@ internal sealed class TaskInvoker
         return [.. _parameters.Select(p =>
             p.ParameterType == typeof(CancellationToken) ? Source.Cancellation
             : p.ParameterType == typeof(TaskContext) ? Source.Context
+            : p.ParameterType == typeof(EventContext) ? Source.EventContext
             : !IsArgumentLike(p.ParameterType) && isService?.IsService(p.ParameterType) == true ? Source.Service
             : Source.Argument)];
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Celeriac.Events;
 using Celeriac.Messaging;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,10 +37,12 @@ internal sealed partial class TaskWorker
             return;
         }
 
-        var definition = registry.Find(envelope.Task);
+        var definition = envelope.Subject is null ? registry.Find(envelope.Task) : subscriptions.FindDurable(message.Queue)?.Handler;
         if (definition is null)
         {
-            await RefuseAsync(message, envelope, "unknown-task", "NotRegistered", $"No task named '{envelope.Task}' is registered in this worker.").ConfigureAwait(false);
+            await (envelope.Subject is null
+                ? RefuseAsync(message, envelope, "unknown-task", "NotRegistered", $"No task named '{envelope.Task}' is registered in this worker.")
+                : RefuseAsync(message, envelope, "unknown-subscription", "NotRegistered", $"No durable subscription reading queue '{message.Queue}' is mapped in this worker.")).ConfigureAwait(false);
             return;
         }
 
@@ -95,7 +98,12 @@ internal sealed partial class TaskWorker
         using var soft = definition.SoftTimeLimit is { } s ? new CancellationTokenSource(s, time) : null;
         using var softLink = soft?.Token.Register(() => cancel.Cancel());
         var context = new TaskContext(envelope.Id, envelope.Task, envelope.Retries, message.DeliveryCount, envelope.Eta,
-            envelope.ParentId, envelope.RootId ?? envelope.Id, envelope.Group, message.Queue, cancel.Token);
+            envelope.ParentId, envelope.RootId ?? envelope.Id, envelope.Group, message.Queue, cancel.Token)
+        {
+            Event = envelope.Subject is { } subject
+                ? new EventContext(envelope.Id, subject, envelope.Published ?? default, definition.Name, message.DeliveryCount, envelope.Retries)
+                : null,
+        };
 
         async Task<(bool, object?)> Invoke()
         {
@@ -213,8 +221,10 @@ internal sealed partial class TaskWorker
     {
         LogRefused(message.Id, reason, text);
         var error = new TaskError(errorType, text, null);
-        await results.SetAsync(new TaskResult(envelope?.Id ?? message.Id, envelope?.Task ?? "?", TaskStates.Failure, null, error, envelope?.Retries ?? 0, time.GetUtcNow()),
-            time.GetUtcNow() + _options.ResultExpiry, CancellationToken.None).ConfigureAwait(false);
+        // Events keep no results; a message in an event queue that could not be read is taken for one.
+        if (envelope?.IgnoreResult != true && !SubscriptionRegistry.IsEventQueue(message.Queue))
+            await results.SetAsync(new TaskResult(envelope?.Id ?? message.Id, envelope?.Task ?? "?", TaskStates.Failure, null, error, envelope?.Retries ?? 0, time.GetUtcNow()),
+                time.GetUtcNow() + _options.ResultExpiry, CancellationToken.None).ConfigureAwait(false);
         if (envelope is not null) await AbortChainAsync(envelope, text).ConfigureAwait(false);
         await transport.DeadLetterAsync(message, new DeadLetterInfo(reason, errorType, text, null), CancellationToken.None).ConfigureAwait(false);
         CeleriacDiagnostics.Completed(envelope?.Task ?? "?", TaskStates.Failure);

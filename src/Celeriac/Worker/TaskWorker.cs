@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using Celeriac.Events;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -8,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Celeriac.Worker;
 
 /// <summary>
-/// Consumes queues and runs tasks.
+/// Consumes queues and runs tasks, and the queues of the durable subscriptions mapped in this process.
 /// <para>
 /// Lifecycle: <see cref="RunAsync"/> starts one fetch loop, <c>Concurrency</c> runners and one lease renewer. The
 /// fetch loop leases as many messages as there are free slots (<c>Concurrency + Prefetch</c>) and hands them to the
@@ -23,6 +24,7 @@ internal sealed partial class TaskWorker(
     ITaskTransport transport,
     IResultStore results,
     TaskRegistry registry,
+    SubscriptionRegistry subscriptions,
     TaskClient client,
     ILockProvider locks,
     IServiceScopeFactory scopes,
@@ -42,7 +44,7 @@ internal sealed partial class TaskWorker(
     public async Task RunAsync(WorkerOptions settings, CancellationToken stoppingToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var queues = settings.Queues.Distinct(StringComparer.Ordinal).ToArray();
+        var queues = settings.Queues.Concat(subscriptions.Durable.Select(s => s.Queue!)).Distinct(StringComparer.Ordinal).ToArray();
         _lease = settings.LeaseDuration;
         var capacity = settings.Concurrency + settings.Prefetch;
         using var slots = new SemaphoreSlim(capacity, capacity);

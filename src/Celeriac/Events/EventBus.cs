@@ -1,0 +1,106 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Celeriac.Messaging;
+using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac.Events;
+
+/// <summary>Builds event envelopes, checks their size and hands them to the <see cref="IEventStore"/>.</summary>
+internal sealed partial class EventBus(IServiceProvider services, IOptions<CeleriacOptions> options, TimeProvider time, ILogger<EventBus> logger) : IEventBus
+{
+    private static readonly string Origin = $"{Environment.ProcessId}@{Environment.MachineName}";
+    private readonly CeleriacOptions _options = options.Value;
+
+    /// <summary>The store; an error that says so when the transport has none.</summary>
+    public IEventStore Store => services.GetService<IEventStore>()
+        ?? throw new InvalidOperationException("The configured transport has no event store (IEventStore): events need UseInMemory, UseSqlite or UseRedis.");
+
+    public async ValueTask<PublishReceipt> PublishAsync(string subject, object? payload = null, CancellationToken cancellationToken = default)
+    {
+        EventSubjects.ValidateSubject(subject);
+        var envelope = new TaskMessage
+        {
+            Id = TaskIds.New(),
+            Task = subject,
+            Subject = subject,
+            Published = time.GetUtcNow(),
+            Args = JsonSerializer.SerializeToElement(new[] { payload }, TaskJson.Options),
+            Origin = Origin,
+            IgnoreResult = true,
+        };
+        var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
+        var bytes = Encoding.UTF8.GetByteCount(body);
+        if (bytes > _options.MaxMessageBytes)
+            throw new MessageTooLargeException("event " + subject, bytes, _options.MaxMessageBytes);
+        if (bytes > _options.WarnMessageBytes)
+            LogLargeEvent(subject, envelope.Id, bytes, _options.WarnMessageBytes);
+        var names = await Store.PublishAsync(new PublishedEvent(envelope.Id, subject, body), cancellationToken).ConfigureAwait(false);
+        CeleriacDiagnostics.Published(subject);
+        return new PublishReceipt(envelope.Id, names);
+    }
+
+    public async IAsyncEnumerable<EventMessage> SubscribeAsync(string pattern, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        EventSubjects.ValidatePattern(pattern);
+        var events = Store.ListenAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                PublishedEvent published;
+                try
+                {
+                    if (!await events.MoveNextAsync().ConfigureAwait(false)) break;
+                    published = events.Current;
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                if (!EventSubjects.Matches(pattern, published.Subject)) continue;
+                if (TryRead(published.Body, out var message, out var error))
+                    yield return message;
+                else
+                    LogMalformed(published.Id, published.Subject, error);
+            }
+        }
+        finally
+        {
+            await events.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads an event envelope; <paramref name="error"/> says why when it is not one.</summary>
+    internal static bool TryRead(string body, out EventMessage message, out string error)
+    {
+        message = null!;
+        try
+        {
+            var envelope = JsonSerializer.Deserialize(body, EnvelopeJsonContext.Default.TaskMessage);
+            if (envelope?.Subject is not { } subject || string.IsNullOrEmpty(envelope.Id))
+            {
+                error = "it is not an event envelope (no subject or id).";
+                return false;
+            }
+            var payload = envelope.Args is { ValueKind: JsonValueKind.Array } args && args.GetArrayLength() > 0 ? args[0] : default;
+            message = new EventMessage(envelope.Id, subject, envelope.Published ?? default, payload);
+            error = "";
+            return true;
+        }
+        catch (JsonException e)
+        {
+            error = "it is not valid JSON: " + e.Message;
+            return false;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Event {Subject} ({EventId}) is {Bytes} bytes, over the warning size of {Limit} bytes; pass identifiers, not whole objects")]
+    private partial void LogLargeEvent(string subject, string eventId, int bytes, int limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Event {EventId} on {Subject} skipped: {Error}")]
+    private partial void LogMalformed(string eventId, string subject, string error);
+}
