@@ -9,14 +9,14 @@ using Microsoft.Extensions.Options;
 
 namespace Celeriac;
 
-/// <summary>Adds the Redis transport, result store and lock provider to Celeriac.</summary>
+/// <summary>Adds the Redis transport, result store, lock provider, schedule store and event store to Celeriac.</summary>
 public static class RedisCeleriacBuilderExtensions
 {
     /// <summary>Environment variable that, when set, replaces the connection string given in code or configuration.</summary>
     public const string EnvironmentVariable = "CELERIAC_REDIS";
 
     /// <summary>
-    /// Uses Redis as the queue, the result store, the lock provider and the schedule store, shared by every process and machine that
+    /// Uses Redis as the queue, the result store, the lock provider, the schedule store and the event store, shared by every process and machine that
     /// points at the same server with the same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result
     /// store or lock provider registered before. One connection (multiplexer) per container is opened at first use
     /// and closed when the container is disposed.
@@ -56,6 +56,9 @@ public static class RedisCeleriacBuilderExtensions
         services.AddSingleton<IResultStore>(sp => new RedisResultStore(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<ILockProvider>(sp => new RedisLockProvider(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<IScheduleStore>(sp => new RedisScheduleStore(sp.GetRequiredService<RedisConnection>()));
+        services.AddSingleton<IEventStore>(sp => new RedisEventStore(
+            sp.GetRequiredService<RedisConnection>(),
+            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<RedisEventStore>() ?? NullLogger.Instance));
         return builder;
     }
 }

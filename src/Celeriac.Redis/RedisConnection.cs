@@ -133,6 +133,18 @@ internal sealed partial class RedisConnection : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// Subscribes to <paramref name="channel"/> on the shared subscriber and returns its messages as a queue that is
+    /// processed in order; completes once the server has confirmed the subscription. The caller unsubscribes through
+    /// the queue (the server subscription ends with the channel's last handler).
+    /// </summary>
+    public async Task<ChannelMessageQueue> SubscribeOrderedAsync(RedisChannel channel)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var multiplexer = await _connect.Value.ConfigureAwait(false);
+        return await multiplexer.GetSubscriber().SubscribeAsync(channel).ConfigureAwait(false);
+    }
+
     private async Task SubscribeAsync(RedisChannel channel, Action<RedisChannel, RedisValue> handler)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -42,12 +42,16 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// ARGV: T, channel prefix, now, n, then per message: id, queue, priority, body, visible-at ('' = now),
-    /// idempotency key ('' = none), key expiry ('' = never). Returns the id each message is known under.
+    /// Lua shared by every script that enqueues (the transport's send and the event store's publish). Reads
+    /// <c>T = ARGV[1]</c> and the queue channel prefix <c>C = ARGV[2]</c>; <c>put(id, q, p, b, seq, vis, now)</c> stores one
+    /// message (replacing a stored one with the same id) and queues it, ready when <c>vis</c> is '' or not after
+    /// <c>now</c>, else delayed, with its <c>ZADD</c>s gathered per queue; <c>finish()</c> writes them, records the touched
+    /// queues and publishes on each one's channel so receivers wake. Sequence numbers come from the caller's <c>INCRBY</c>
+    /// on <c>KEYS[1]</c>.
     /// </summary>
-    public static readonly RedisScript Enqueue = new("""
-        local T, C, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-        local out, touched, ready, delayed = {}, {}, {}, {}
+    internal const string EnqueueCore = """
+        local T, C = ARGV[1], ARGV[2]
+        local touched, ready, delayed = {}, {}, {}
         local function flush()
           for q, a in pairs(ready) do redis.call('ZADD', T .. 'ready:' .. q, unpack(a)) end
           for q, a in pairs(delayed) do redis.call('ZADD', T .. 'delayed:' .. q, unpack(a)) end
@@ -59,6 +63,41 @@ internal static class RedisScripts
           a[#a + 1] = score
           a[#a + 1] = member
         end
+        local function put(id, q, p, b, seq, vis, now)
+          local mk = T .. 'm:' .. id
+          local old = redis.call('HMGET', mk, 'q', 's', 'd')
+          if old[1] then
+            flush()
+            redis.call('ZREM', T .. 'ready:' .. old[1], old[2] .. id)
+            redis.call('ZREM', T .. 'delayed:' .. old[1], id)
+            redis.call('ZREM', T .. 'leased:' .. old[1], old[2] .. ':' .. old[3] .. ':' .. id)
+          end
+          local s = string.format('%016.0f', seq)
+          redis.call('HSET', mk, 'q', q, 'p', p, 'b', b, 's', s, 'd', 0, 'l', 0)
+          if vis == '' or tonumber(vis) <= now then
+            push(ready, q, -tonumber(p), s .. id)
+          else
+            push(delayed, q, vis, id)
+          end
+          touched[q] = true
+        end
+        local function finish()
+          flush()
+          for q in pairs(touched) do
+            redis.call('SADD', T .. 'queues', q)
+            redis.call('PUBLISH', C .. q, '')
+          end
+        end
+
+        """;
+
+    /// <summary>
+    /// ARGV: T, channel prefix, now, n, then per message: id, queue, priority, body, visible-at ('' = now),
+    /// idempotency key ('' = none), key expiry ('' = never). Returns the id each message is known under.
+    /// </summary>
+    public static readonly RedisScript Enqueue = new(EnqueueCore + """
+        local now, n = tonumber(ARGV[3]), tonumber(ARGV[4])
+        local out = {}
         local base = redis.call('INCRBY', KEYS[1], n) - n
         local i = 5
         for k = 1, n do
@@ -81,30 +120,11 @@ internal static class RedisScripts
           if holder then
             out[k] = holder
           else
-            local mk = T .. 'm:' .. id
-            local old = redis.call('HMGET', mk, 'q', 's', 'd')
-            if old[1] then
-              flush()
-              redis.call('ZREM', T .. 'ready:' .. old[1], old[2] .. id)
-              redis.call('ZREM', T .. 'delayed:' .. old[1], id)
-              redis.call('ZREM', T .. 'leased:' .. old[1], old[2] .. ':' .. old[3] .. ':' .. id)
-            end
-            local s = string.format('%016.0f', base + k)
-            redis.call('HSET', mk, 'q', q, 'p', p, 'b', b, 's', s, 'd', 0, 'l', 0)
-            if vis == '' or tonumber(vis) <= now then
-              push(ready, q, -tonumber(p), s .. id)
-            else
-              push(delayed, q, vis, id)
-            end
-            touched[q] = true
+            put(id, q, p, b, base + k, vis, now)
             out[k] = id
           end
         end
-        flush()
-        for q in pairs(touched) do
-          redis.call('SADD', T .. 'queues', q)
-          redis.call('PUBLISH', C .. q, '')
-        end
+        finish()
         return out
         """);
 
