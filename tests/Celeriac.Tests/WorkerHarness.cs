@@ -35,6 +35,16 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public InMemoryTransport Transport => Provider.GetRequiredService<InMemoryTransport>();
     public IResultStore Results => Provider.GetRequiredService<IResultStore>();
     public TaskWorker Worker => Provider.GetRequiredService<TaskWorker>();
+    public IEventBus Events => Provider.GetRequiredService<IEventBus>();
+    public Celeriac.Events.EventHost EventHost => Provider.GetRequiredService<Celeriac.Events.EventHost>();
+
+    /// <summary>Starts the event host (durable registration, ephemeral handlers) and waits until the durable subscriptions are saved.</summary>
+    public async Task<WorkerHarness> StartEventsAsync()
+    {
+        await EventHost.StartAsync(_stop.Token);
+        await EventHost.Registered.WaitAsync(TimeSpan.FromSeconds(10));
+        return this;
+    }
 
     public WorkerHarness Start()
     {
@@ -45,6 +55,7 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public async Task StopAsync()
     {
         await _stop.CancelAsync();
+        await EventHost.StopAsync(CancellationToken.None);
         if (_worker is not null) await _worker.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
@@ -76,6 +87,16 @@ internal static class Eventually
         while (true)
         {
             if (await probe() is { } value) return value;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition was not met in time.");
+            await Task.Delay(5);
+        }
+    }
+
+    public static async Task TrueAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (!await condition())
+        {
             if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition was not met in time.");
             await Task.Delay(5);
         }

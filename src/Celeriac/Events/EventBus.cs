@@ -43,9 +43,14 @@ internal sealed partial class EventBus(IServiceProvider services, IOptions<Celer
         return new PublishReceipt(envelope.Id, names);
     }
 
-    public async IAsyncEnumerable<EventMessage> SubscribeAsync(string pattern, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<EventMessage> SubscribeAsync(string pattern, CancellationToken cancellationToken = default)
     {
         EventSubjects.ValidatePattern(pattern);
+        return ListenAsync(pattern, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<EventMessage> ListenAsync(string pattern, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         var events = Store.ListenAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
         try
         {
