@@ -30,7 +30,7 @@ internal sealed class WorkerProcess : IDisposable
 {
     private readonly Process _process;
 
-    public WorkerProcess(Store store, string log, int concurrency, int prefetch)
+    public WorkerProcess(Store store, string log, int concurrency, int prefetch, IReadOnlyDictionary<string, string>? environment = null)
     {
         Log = log;
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/net10.0/
@@ -46,6 +46,7 @@ internal sealed class WorkerProcess : IDisposable
         store.Export(start.Environment);
         start.Environment["CELERIAC_TEST_LOG"] = log;
         start.Environment["CELERIAC_TEST_LEASE_SECONDS"] = "2";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         _process = Process.Start(start)!;
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (Output) Output.Add(e.Data); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (Output) Output.Add(e.Data); };

@@ -46,4 +46,11 @@ host.MapTask("proc.tick", (TaskContext ctx) => { lock (gate) log.WriteLine(ctx.I
 if (Environment.GetEnvironmentVariable("CELERIAC_TEST_BEAT_MS") is { } beatMs)
     host.MapSchedule("proc.beat", "proc.tick", TimeSpan.FromMilliseconds(int.Parse(beatMs, System.Globalization.CultureInfo.InvariantCulture)), configure: o => o.Expires = TimeSpan.FromMinutes(1));
 
+// Events: with CELERIAC_TEST_DURABLE set, a durable subscription of that name on proc.events.> logs "n eventId";
+// with CELERIAC_TEST_EPHEMERAL set, an ephemeral one does the same.
+if (Environment.GetEnvironmentVariable("CELERIAC_TEST_DURABLE") is { } durable)
+    host.MapSubscription("proc.events.>", (int n, EventContext ctx) => { lock (gate) log.WriteLine($"{n} {ctx.Id}"); }, durable);
+if (Environment.GetEnvironmentVariable("CELERIAC_TEST_EPHEMERAL") is not null)
+    host.MapSubscription("proc.events.>", (int n, EventContext ctx) => { lock (gate) log.WriteLine($"{n} {ctx.Id}"); });
+
 return await host.RunCeleriacAsync(args);

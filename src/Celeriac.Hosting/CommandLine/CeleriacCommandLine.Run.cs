@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Celeriac.Events;
 using Celeriac.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -64,11 +65,15 @@ internal sealed partial class CeleriacCommandLine
         if (concurrency is { } c) settings.Concurrency = c;
         if (prefetch is { } p) settings.Prefetch = p;
         var worker = Services.GetRequiredService<TaskWorker>();
+        // The event host saves this app's durable subscriptions and runs its ephemeral handlers, as in the whole host.
+        var events = Services.GetRequiredService<EventHost>();
+        await events.StartAsync(stoppingToken).ConfigureAwait(false);
 
         var queueList = string.Join(",", settings.Queues);
         LogWorkerStarting(queueList, settings.Concurrency, settings.Prefetch);
         using var onStop = stoppingToken.Register(() => LogWorkerStopping(settings.ShutdownTimeout));
         await worker.RunAsync(settings, stoppingToken).ConfigureAwait(false);
+        await events.StopAsync(CancellationToken.None).ConfigureAwait(false);
         LogWorkerStopped(queueList);
         return CeleriacExitCodes.Success;
     }
