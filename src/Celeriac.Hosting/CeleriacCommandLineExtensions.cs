@@ -19,6 +19,9 @@ public static class CeleriacCommandLineExtensions
     /// <item><c>call TASK [--args JSON] [--kwargs JSON] [--queue Q] [--countdown S] [--priority N] [--wait] [--timeout S]</c>: sends a task and prints its id; with <c>--wait</c>, prints its result JSON.</item>
     /// <item><c>inspect [--task ID] [--dead-letters N]</c>: queue depths, registered tasks, schedules (last and next run) and the newest dead letters, or one task's state.</item>
     /// <item><c>purge QUEUE [--yes]</c>: removes the queue's messages that no worker holds.</item>
+    /// <item><c>revoke TASK_ID</c>: deletes a task that still waits in its queue and records it as REVOKED.</item>
+    /// <item><c>send --on SUBJECT [MESSAGE] [--json JSON]</c>: publishes an event and prints its id.</item>
+    /// <item><c>listen --on PATTERN [--durable NAME] [--count N] [--json]</c>: prints events as they arrive until Ctrl-C (exit 0); with <c>--durable</c>, through a durable subscription.</item>
     /// </list>
     /// Every command has <c>--help</c>. <c>all</c> and <c>web</c> ignore host switches such as <c>--urls</c> or
     /// <c>--environment</c>, which the host builder has already read.

@@ -12,7 +12,7 @@ public sealed class CommandLineTests
         var run = await app.RunAsync(option);
 
         Assert.Equal(CeleriacExitCodes.Success, run.ExitCode);
-        foreach (var command in new[] { "all", "web", "worker", "call", "inspect", "purge" })
+        foreach (var command in new[] { "all", "web", "worker", "call", "inspect", "purge", "send", "listen" })
             Assert.Contains(command, run.All, StringComparison.Ordinal);
     }
 
@@ -23,6 +23,8 @@ public sealed class CommandLineTests
     [InlineData("call", "--countdown")]
     [InlineData("inspect", "--dead-letters")]
     [InlineData("purge", "--yes")]
+    [InlineData("send", "--json")]
+    [InlineData("listen", "--durable")]
     public async Task Every_command_has_help(string command, string expected)
     {
         await using var app = new CliApp();

@@ -50,6 +50,7 @@ internal sealed partial class CeleriacCommandLine
         if (registry.Names.Count == 0) tasks.AddRow(Cells("(none registered in this app)", "", "", ""));
         _out.Write(tasks);
         await WriteSchedulesAsync(cancellationToken).ConfigureAwait(false);
+        await WriteSubscriptionsAsync(stats, cancellationToken).ConfigureAwait(false);
 
         if (deadLetterCount > 0)
         {
@@ -64,6 +65,25 @@ internal sealed partial class CeleriacCommandLine
             _out.Write(table);
         }
         return CeleriacExitCodes.Success;
+    }
+
+    /// <summary>
+    /// The durable subscriptions table, when the transport keeps events: each subscription's pattern, the depth of its
+    /// queue (ready, delayed and leased events) and its dead letters.
+    /// </summary>
+    private async Task WriteSubscriptionsAsync(IReadOnlyList<QueueStats> stats, CancellationToken cancellationToken)
+    {
+        if (Services.GetService<IEventStore>() is not { } store) return;
+        var subscriptions = await store.GetSubscriptionsAsync(cancellationToken).ConfigureAwait(false);
+        var table = new Table().Title("Durable subscriptions").AddColumns("Subscription", "Pattern", "Queued", "Dead letters");
+        foreach (var c in table.Columns.Skip(2)) c.RightAligned();
+        foreach (var s in subscriptions)
+        {
+            var q = stats.FirstOrDefault(q => q.Queue == s.Queue);
+            table.AddRow(Cells(s.Name, s.Pattern, Count(q is null ? 0 : q.Ready + q.Delayed + q.Leased), Count(q?.DeadLetters ?? 0)));
+        }
+        if (subscriptions.Count == 0) table.AddRow(Cells("(no durable subscriptions)", "", "", ""));
+        _out.Write(table);
     }
 
     private async Task<int> InspectTaskAsync(string id, CancellationToken cancellationToken)

@@ -97,7 +97,7 @@ internal sealed partial class CeleriacCommandLine
 
     private RootCommand BuildCommands()
     {
-        var root = new RootCommand("Runs this app: web server, worker and scheduler together (the default), any one alone, or a one-off task command.");
+        var root = new RootCommand("Runs this app: web server, worker and scheduler together (the default), any one alone, or a one-off command that sends tasks, publishes or listens to events, or inspects.");
         root.SetAction((_, ct) => RunHostAsync(worker: true, ct));
 
         var all = new Command("all", "Run the host (web server, if any), the worker and the scheduler (beat) in one process. The default. Host switches after it (--urls URL, --environment NAME, key=value) are left to the host.");
@@ -115,6 +115,8 @@ internal sealed partial class CeleriacCommandLine
         root.Subcommands.Add(BuildPurgeCommand());
         root.Subcommands.Add(BuildRevokeCommand());
         root.Subcommands.Add(BuildScheduleCommand());
+        root.Subcommands.Add(BuildSendCommand());
+        root.Subcommands.Add(BuildListenCommand());
         return root;
     }
 
@@ -162,7 +164,7 @@ internal sealed partial class CeleriacCommandLine
     private static string[] CommandTokens(string[] args)
     {
         if (args.Length == 0 || args.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return args;
-        var command = Array.FindIndex(args, a => a is "all" or "web" or "worker" or "beat" or "call" or "inspect" or "purge" or "revoke" or "schedule");
+        var command = Array.FindIndex(args, a => a is "all" or "web" or "worker" or "beat" or "call" or "inspect" or "purge" or "revoke" or "schedule" or "send" or "listen");
         if (command >= 0) return args[command] is "all" or "web" ? [args[command]] : args;
         var first = args[0];
         var isHostSwitch = (first.StartsWith('-') && first != "--version") || (first.Contains('=', StringComparison.Ordinal) && !first.StartsWith('['));
