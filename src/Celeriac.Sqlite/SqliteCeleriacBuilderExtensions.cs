@@ -13,7 +13,8 @@ namespace Celeriac;
 public static class SqliteCeleriacBuilderExtensions
 {
     /// <summary>
-    /// Uses one SQLite file (WAL mode) as the durable queue, result store, lock table and beat schedule store. Several processes on the same machine
+    /// Uses one SQLite file (WAL mode) as the durable queue, result store, lock table, beat schedule store and event
+    /// store (durable subscriptions and the log live listeners read). Several processes on the same machine
     /// may use the same file. Replaces any transport or result store registered before.
     /// </summary>
     /// <param name="builder">The Celeriac builder.</param>
@@ -46,6 +47,7 @@ public static class SqliteCeleriacBuilderExtensions
         services.AddSingleton<IResultStore>(sp => new SqliteResultStore(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<ILockProvider>(sp => new SqliteLockProvider(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IScheduleStore>(sp => new SqliteScheduleStore(sp.GetRequiredService<SqliteEngine>()));
+        services.AddSingleton<IEventStore>(sp => new SqliteEventStore(sp.GetRequiredService<SqliteEngine>()));
         return builder;
     }
 }

@@ -2,9 +2,9 @@ namespace Celeriac.Sqlite;
 
 /// <summary>
 /// The change monitor: notices commits made by other processes (or other engines on the same file) so that waiting
-/// receives and result waits in this process wake. While at least one caller waits, it asks the writer connection
-/// for <c>PRAGMA data_version</c> every <see cref="SqliteOptions.PollInterval"/>; that number changes when another
-/// connection commits, never for this process's own commits (those wake waiters directly). When nobody waits it
+/// receives, result waits and event listeners in this process wake. While at least one caller waits, it asks the
+/// writer connection for <c>PRAGMA data_version</c> every <see cref="SqliteOptions.PollInterval"/>; that number changes
+/// when another connection commits, never for this process's own commits (those wake waiters directly). When nobody waits it
 /// sleeps on a signal and costs nothing.
 /// </summary>
 internal sealed partial class SqliteEngine
@@ -16,6 +16,11 @@ internal sealed partial class SqliteEngine
     public void EnterResultWait() => EnterWait();
 
     public void ExitResultWait() => ExitWait();
+
+    /// <summary>Marks one more live event listener, so the monitor watches for other processes' publishes.</summary>
+    public void EnterEventWait() => EnterWait();
+
+    public void ExitEventWait() => ExitWait();
 
     private void EnterWait()
     {
@@ -59,6 +64,7 @@ internal sealed partial class SqliteEngine
             if (last != version)
             {
                 PulseMessages();
+                PulseEvents();
                 ResultWaiters.CompleteAll();
             }
             last = version;

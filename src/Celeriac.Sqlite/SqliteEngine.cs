@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace Celeriac.Sqlite;
 
 /// <summary>
-/// One SQLite database file as seen from this process, shared by <see cref="SqliteTransport"/> and
-/// <see cref="SqliteResultStore"/>.
+/// One SQLite database file as seen from this process, shared by <see cref="SqliteTransport"/>,
+/// <see cref="SqliteResultStore"/> and the other stores of <c>UseSqlite</c>.
 /// <para>
 /// Lifecycle: nothing is opened until the first call. That call creates the directory, opens the single writer
 /// connection, switches the file to WAL, creates the schema when it is missing, and starts two loops: the write loop
@@ -32,6 +32,7 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
     private Task _writeLoop = Task.CompletedTask;
     private Task _monitorLoop = Task.CompletedTask;
     private TaskCompletionSource _messagesChanged = NewSignal();
+    private TaskCompletionSource _eventsChanged = NewSignal();
     private int _receiveWaiters;
 
     public SqliteEngine(SqliteOptions options, TimeProvider time, ILogger logger)
@@ -66,6 +67,12 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
     /// <summary>Completes at the next commit that may have made messages visible (here or in another process).</summary>
     public Task MessagesChanged => Volatile.Read(ref _messagesChanged).Task;
 
+    /// <summary>
+    /// Completes at the next commit that may have appended events: a publish of this process, any commit seen from
+    /// another process (while a listener is registered with <see cref="EnterEventWait"/>), or dispose.
+    /// </summary>
+    public Task EventsChanged => Volatile.Read(ref _eventsChanged).Task;
+
     public long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Marks one more receive as waiting, so commits pulse <see cref="MessagesChanged"/> and the monitor runs.</summary>
@@ -87,6 +94,9 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
         if (!force && Volatile.Read(ref _receiveWaiters) == 0) return;
         Interlocked.Exchange(ref _messagesChanged, NewSignal()).TrySetResult();
     }
+
+    /// <summary>Wakes every event listener so it reads the log again.</summary>
+    public void PulseEvents() => Interlocked.Exchange(ref _eventsChanged, NewSignal()).TrySetResult();
 
     /// <summary>Opens the file and starts the loops, once. Throws what opening threw, and tries again on the next call.</summary>
     public void EnsureStarted()
@@ -202,6 +212,7 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
         _writes.Writer.TryComplete();
         _stop.Cancel();
         PulseMessages(force: true);
+        PulseEvents();
         ResultWaiters.CompleteAll();
         return true;
     }

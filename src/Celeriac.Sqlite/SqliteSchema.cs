@@ -6,13 +6,14 @@ namespace Celeriac.Sqlite;
 /// <c>messages_waiting</c>, by <c>visible_at</c>: delayed, released for later, or leased until its lease ends).
 /// Each receive first promotes the waiting rows of its queues whose time has come, then takes from the head of the
 /// ready index, so its cost does not grow with the number of delayed or leased messages.
-/// Versions: 2 added <c>locks</c>, 3 added <c>schedules</c> (beat); every statement is <c>IF NOT EXISTS</c>, so an
-/// older file is brought up to date by running them all again.
+/// Versions: 2 added <c>locks</c>, 3 added <c>schedules</c> (beat), 4 added <c>subscriptions</c> (durable event
+/// subscriptions) and <c>events</c> (the short log that live event listeners read by <c>seq</c>); every statement is
+/// <c>IF NOT EXISTS</c>, so an older file is brought up to date by running them all again.
 /// </summary>
 internal static class SqliteSchema
 {
     /// <summary>Schema version written to <c>PRAGMA user_version</c>.</summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS messages(
@@ -68,5 +69,16 @@ internal static class SqliteSchema
             updated_at INTEGER NOT NULL,
             last_tick INTEGER,
             last_fired_at INTEGER) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS subscriptions(
+            name TEXT PRIMARY KEY,
+            pattern TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            created_at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS events(
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            published_at INTEGER NOT NULL);
         """;
 }

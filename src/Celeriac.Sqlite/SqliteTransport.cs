@@ -21,7 +21,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
 
     private static readonly ConcurrentDictionary<(int Queues, int Max), (string Promote, string Receive, string NextVisible, string[] Names)> ReceiveSql = new();
 
-    private const string InsertMessage = """
+    private const string InsertMessageSql = """
         INSERT OR REPLACE INTO messages(id, queue, priority, body, visible_at, ready, leased, delivery_count, enqueued_at)
         VALUES(@id, @queue, @priority, @body, @visibleAt, @visibleAt <= @now, 0, 0, @now);
         """;
@@ -91,17 +91,27 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
                 upsert.Set(2, m.IdempotencyExpiresAt?.ToUnixMs() ?? long.MaxValue);
                 upsert.ExecuteNonQuery();
             }
-            var insert = w.Db.Get(InsertMessage, "@id", "@queue", "@priority", "@body", "@visibleAt", "@now");
-            insert.Set(0, m.Id);
-            insert.Set(1, m.Queue);
-            insert.Set(2, m.Priority);
-            insert.Set(3, m.Body);
-            insert.Set(4, m.VisibleAt?.ToUnixMs() ?? now);
-            insert.Set(5, now);
-            insert.ExecuteNonQuery();
+            InsertMessage(w, m.Id, m.Queue, m.Priority, m.Body, m.VisibleAt?.ToUnixMs() ?? now, now);
             ids[i] = m.Id;
         }
         return ids;
+    }
+
+    /// <summary>
+    /// Writes one message row (replacing a message with the same id), ready at once when <paramref name="visibleAtMs"/>
+    /// is not after <paramref name="nowMs"/>. The one insert path of enqueue and event fan-out; runs inside the caller's
+    /// write transaction, and the caller wakes receivers after the commit.
+    /// </summary>
+    internal static void InsertMessage(WriterSession w, string id, string queue, int priority, string body, long visibleAtMs, long nowMs)
+    {
+        var insert = w.Db.Get(InsertMessageSql, "@id", "@queue", "@priority", "@body", "@visibleAt", "@now");
+        insert.Set(0, id);
+        insert.Set(1, queue);
+        insert.Set(2, priority);
+        insert.Set(3, body);
+        insert.Set(4, visibleAtMs);
+        insert.Set(5, nowMs);
+        insert.ExecuteNonQuery();
     }
 
     public async ValueTask<IReadOnlyList<LeasedMessage>> ReceiveAsync(IReadOnlyList<string> queues, int maxMessages, TimeSpan lease, TimeSpan maxWait, CancellationToken cancellationToken = default)

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Celeriac.Transport.Tests;
 
-/// <summary>A transport and result store on fresh storage, built through <c>AddCeleriac</c> as an app would.</summary>
+/// <summary>A transport, result store and event store on fresh storage, built through <c>AddCeleriac</c> as an app would.</summary>
 public sealed class TransportHarness : IAsyncDisposable
 {
     private readonly ServiceProvider _provider;
@@ -23,6 +23,7 @@ public sealed class TransportHarness : IAsyncDisposable
     public IServiceProvider Services => _provider;
     public ITaskTransport Transport => _provider.GetRequiredService<ITaskTransport>();
     public IResultStore Results => _provider.GetRequiredService<IResultStore>();
+    public IEventStore Events => _provider.GetRequiredService<IEventStore>();
 
     public async ValueTask DisposeAsync()
     {
@@ -62,6 +63,10 @@ public static class Fixtures
         var path = TempDatabasePath();
         return new TransportHarness(c => c.UseSqlite(path), time, () => DeleteDatabase(path));
     }
+
+    /// <summary>A harness on <paramref name="path"/> (from <see cref="TempDatabasePath"/>) that deletes the file when disposed.</summary>
+    public static TransportHarness SqliteTemp(string path, TimeProvider time) =>
+        new(c => c.UseSqlite(path), time, () => DeleteDatabase(path));
 
     /// <summary>Another engine on <paramref name="path"/>, as a second process would have; leaves the file.</summary>
     public static TransportHarness Sqlite(string path, TimeProvider time) => new(c => c.UseSqlite(path), time);
