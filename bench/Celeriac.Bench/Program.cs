@@ -12,6 +12,8 @@ using Microsoft.Extensions.Logging;
 
 // `beat [--seconds N] [--transport memory|sqlite|redis] [--interval-ms N]`: tick error of a beat schedule (BeatBench.cs).
 if (args is ["beat", ..]) return await BeatBench.RunAsync(args[1..]);
+// `events [--transport memory|sqlite|redis] [--events N]`: publish -> durable handler latency and events/s (EventBench.cs).
+if (args is ["events", ..]) return await EventBench.RunAsync(args[1..]);
 
 var transportOption = new Option<string>("--transport") { Description = "memory | sqlite | redis", DefaultValueFactory = _ => "sqlite" };
 var tasksOption = new Option<int>("--tasks") { Description = "Tasks to send and drain.", DefaultValueFactory = _ => 20_000 };
