@@ -73,7 +73,7 @@ internal static class RedisScripts
             redis.call('ZREM', T .. 'leased:' .. old[1], old[2] .. ':' .. old[3] .. ':' .. id)
           end
           local s = string.format('%016.0f', seq)
-          redis.call('HSET', mk, 'q', q, 'p', p, 'b', b, 's', s, 'd', 0, 'l', 0)
+          redis.call('HSET', mk, 'q', q, 'p', p, 'b', b, 's', s, 'd', 0, 'l', 0, 'e', now)
           if vis == '' or tonumber(vis) <= now then
             push(ready, q, -tonumber(p), s .. id)
           else
@@ -345,7 +345,7 @@ internal static class RedisScripts
         return { n, more }
         """);
 
-    /// <summary>ARGV: T, now. Returns {queue, ready, delayed, leased, dead letters, …} for every known queue.</summary>
+    /// <summary>ARGV: T, now. Returns {queue, ready, delayed, leased, dead letters, head enqueued-at ms or '', …} for every known queue.</summary>
     public static readonly RedisScript Stats = new("""
         local T, now = ARGV[1], ARGV[2]
         local names, seen = {}, {}
@@ -363,6 +363,8 @@ internal static class RedisScripts
           out[#out + 1] = redis.call('ZCOUNT', d, '(' .. now, '+inf')
           out[#out + 1] = redis.call('ZCOUNT', l, '(' .. now, '+inf')
           out[#out + 1] = tonumber(redis.call('HGET', T .. 'deadcount', q) or '0')
+          local head = redis.call('ZRANGE', T .. 'ready:' .. q, 0, 0)[1]
+          out[#out + 1] = head and redis.call('HGET', T .. 'm:' .. string.sub(head, 17), 'e') or ''
         end
         return out
         """);

@@ -302,9 +302,12 @@ internal sealed class RedisTransport : ITaskTransport
     {
         var db = await _connection.DatabaseAsync().ConfigureAwait(false);
         var items = (RedisResult[])(await RedisScripts.Stats.EvaluateAsync(db, _routing, [_keys.Transport, _connection.NowMs]).ConfigureAwait(false))!;
-        var stats = new List<QueueStats>(items.Length / 5);
-        for (var i = 0; i + 4 < items.Length; i += 5)
-            stats.Add(new QueueStats((string)items[i]!, (long)items[i + 1], (long)items[i + 2], (long)items[i + 3], (long)items[i + 4]));
+        var stats = new List<QueueStats>(items.Length / 6);
+        for (var i = 0; i + 5 < items.Length; i += 6)
+        {
+            DateTimeOffset? oldest = long.TryParse((string?)items[i + 5], System.Globalization.CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+            stats.Add(new QueueStats((string)items[i]!, (long)items[i + 1], (long)items[i + 2], (long)items[i + 3], (long)items[i + 4], oldest));
+        }
         stats.Sort(static (a, b) => string.CompareOrdinal(a.Queue, b.Queue));
         return stats;
     }

@@ -42,8 +42,9 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
         SELECT queue,
                SUM(visible_at <= @now),
                SUM(leased = 0 AND visible_at > @now),
-               SUM(leased = 1 AND visible_at > @now)
-        FROM messages GROUP BY queue;
+               SUM(leased = 1 AND visible_at > @now),
+               (SELECT h.enqueued_at FROM messages h WHERE h.queue = m.queue AND h.visible_at <= @now ORDER BY h.priority DESC, h.seq LIMIT 1)
+        FROM messages m GROUP BY queue;
         """;
     private const string DeadLetterCounts = "SELECT queue, COUNT(*) FROM dead_letters GROUP BY queue;";
     private const string DeadLetters = """
@@ -349,7 +350,8 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
                 while (reader.Read())
                 {
                     var queue = reader.GetString(0);
-                    counts[queue] = new QueueStats(queue, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), 0);
+                    DateTimeOffset? oldest = reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4));
+                    counts[queue] = new QueueStats(queue, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), 0, oldest);
                 }
             }
             using (var reader = db.Get(DeadLetterCounts).ExecuteReader())

@@ -319,10 +319,30 @@ public abstract class TransportContractTests
         Assert.True(await h.Transport.DeadLetterAsync(taken.Single(m => m.Id == "dead"), new DeadLetterInfo("failed", "X", "x", null)));
         await h.Transport.EnqueueAsync([Message("r1"), Message("r2"), Message("later", visibleAt: Start + TimeSpan.FromMinutes(1)), Message("o", queue: "other")]);
 
-        Assert.Equal(new QueueStats("q", 2, 1, 1, 1), await StatsOf(h, "q"));
-        Assert.Equal(new QueueStats("other", 1, 0, 0, 0), await StatsOf(h, "other"));
+        Assert.Equal(new QueueStats("q", 2, 1, 1, 1, Start), await StatsOf(h, "q"));
+        Assert.Equal(new QueueStats("other", 1, 0, 0, 0, Start), await StatsOf(h, "other"));
         time.Advance(TimeSpan.FromMinutes(1));
         Assert.Equal(3, (await StatsOf(h, "q")).Ready);
+        Assert.Equal(Start, (await StatsOf(h, "q")).OldestReadyAt);
+
+        // The head of the queue: once r1 and r2 are taken, the next is "later", enqueued at Start too; then none.
+        await ReceiveNow(h, max: 3, lease: TimeSpan.FromHours(1));
+        Assert.Null((await StatsOf(h, "q")).OldestReadyAt);
+    }
+
+    [Fact]
+    public async Task Queue_stats_tell_when_the_head_of_the_queue_was_enqueued()
+    {
+        var time = Fake();
+        await using var h = Open(time);
+        await h.Transport.EnqueueAsync([Message("first")]);
+        time.Advance(TimeSpan.FromSeconds(30));
+        await h.Transport.EnqueueAsync([Message("second")]);
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(Start, (await StatsOf(h, "q")).OldestReadyAt);
+        var first = Assert.Single(await ReceiveNow(h, max: 1));
+        Assert.Equal("first", first.Id);
+        Assert.Equal(Start + TimeSpan.FromSeconds(30), (await StatsOf(h, "q")).OldestReadyAt);
     }
 
     [Fact]

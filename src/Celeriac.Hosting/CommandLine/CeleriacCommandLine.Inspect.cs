@@ -32,11 +32,12 @@ internal sealed partial class CeleriacCommandLine
         var defaultQueue = Services.GetRequiredService<IOptions<CeleriacOptions>>().Value.DefaultQueue;
         var stats = await transport.GetQueueStatsAsync(cancellationToken).ConfigureAwait(false);
 
-        var queues = new Table().Title("Queues").AddColumns("Queue", "Ready", "Delayed", "Leased", "Dead letters");
+        var now = (Services.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow();
+        var queues = new Table().Title("Queues").AddColumns("Queue", "Ready", "Delayed", "Leased", "Dead letters", "Oldest ready");
         foreach (var c in queues.Columns.Skip(1)) c.RightAligned();
         foreach (var q in stats)
-            queues.AddRow(Cells(q.Queue, Count(q.Ready), Count(q.Delayed), Count(q.Leased), Count(q.DeadLetters)));
-        if (stats.Count == 0) queues.AddRow(Cells("(no queues yet)", "", "", "", ""));
+            queues.AddRow(Cells(q.Queue, Count(q.Ready), Count(q.Delayed), Count(q.Leased), Count(q.DeadLetters), Age(q.OldestReadyAt, now)));
+        if (stats.Count == 0) queues.AddRow(Cells("(no queues yet)", "", "", "", "", ""));
         _out.Write(queues);
 
         var tasks = new Table().Title("Registered tasks").AddColumns("Task", "Queue", "Retries on", "Max retries");
@@ -50,7 +51,7 @@ internal sealed partial class CeleriacCommandLine
         if (registry.Names.Count == 0) tasks.AddRow(Cells("(none registered in this app)", "", "", ""));
         _out.Write(tasks);
         await WriteSchedulesAsync(cancellationToken).ConfigureAwait(false);
-        await WriteSubscriptionsAsync(stats, cancellationToken).ConfigureAwait(false);
+        await WriteSubscriptionsAsync(stats, now, cancellationToken).ConfigureAwait(false);
 
         if (deadLetterCount > 0)
         {
@@ -71,18 +72,18 @@ internal sealed partial class CeleriacCommandLine
     /// The durable subscriptions table, when the transport keeps events: each subscription's pattern, the depth of its
     /// queue (ready, delayed and leased events) and its dead letters.
     /// </summary>
-    private async Task WriteSubscriptionsAsync(IReadOnlyList<QueueStats> stats, CancellationToken cancellationToken)
+    private async Task WriteSubscriptionsAsync(IReadOnlyList<QueueStats> stats, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (Services.GetService<IEventStore>() is not { } store) return;
         var subscriptions = await store.GetSubscriptionsAsync(cancellationToken).ConfigureAwait(false);
-        var table = new Table().Title("Durable subscriptions").AddColumns("Subscription", "Pattern", "Queued", "Dead letters");
+        var table = new Table().Title("Durable subscriptions").AddColumns("Subscription", "Pattern", "Queued", "Oldest ready", "Dead letters");
         foreach (var c in table.Columns.Skip(2)) c.RightAligned();
         foreach (var s in subscriptions)
         {
             var q = stats.FirstOrDefault(q => q.Queue == s.Queue);
-            table.AddRow(Cells(s.Name, s.Pattern, Count(q is null ? 0 : q.Ready + q.Delayed + q.Leased), Count(q?.DeadLetters ?? 0)));
+            table.AddRow(Cells(s.Name, s.Pattern, Count(q is null ? 0 : q.Ready + q.Delayed + q.Leased), Age(q?.OldestReadyAt, now), Count(q?.DeadLetters ?? 0)));
         }
-        if (subscriptions.Count == 0) table.AddRow(Cells("(no durable subscriptions)", "", "", ""));
+        if (subscriptions.Count == 0) table.AddRow(Cells("(no durable subscriptions)", "", "", "", ""));
         _out.Write(table);
     }
 
@@ -120,6 +121,19 @@ internal sealed partial class CeleriacCommandLine
     private static Text[] Cells(params string[] values) => [.. values.Select(v => new Text(v))];
 
     private static string Count(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>How long ago <paramref name="since"/> was, shortly ("850 ms", "12.4 s", "3.0 min", "2.5 h"); "-" for none.</summary>
+    private static string Age(DateTimeOffset? since, DateTimeOffset now)
+    {
+        if (since is not { } at) return "-";
+        var age = now - at;
+        if (age < TimeSpan.Zero) age = TimeSpan.Zero;
+        return age.TotalSeconds < 1 ? $"{age.TotalMilliseconds:N0} ms"
+            : age.TotalMinutes < 1 ? $"{age.TotalSeconds:N1} s"
+            : age.TotalHours < 1 ? $"{age.TotalMinutes:N1} min"
+            : age.TotalDays < 1 ? $"{age.TotalHours:N1} h"
+            : $"{age.TotalDays:N1} d";
+    }
 
     private static string Time(DateTimeOffset value) => value.ToString("yyyy-MM-dd HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 }

@@ -18,6 +18,7 @@ internal sealed class InMemoryTransport(TimeProvider time) : ITaskTransport
         public required long Seq { get; init; }
         public required string Body { get; set; }
         public DateTimeOffset VisibleAt { get; set; }
+        public DateTimeOffset EnqueuedAt { get; init; }
         public int DeliveryCount { get; set; }
         public bool Leased { get; set; }
     }
@@ -51,7 +52,7 @@ internal sealed class InMemoryTransport(TimeProvider time) : ITaskTransport
                     }
                     _idempotency[key] = (m.Id, m.IdempotencyExpiresAt ?? DateTimeOffset.MaxValue);
                 }
-                var entry = new Entry { Id = m.Id, Queue = m.Queue, Priority = m.Priority, Seq = ++_seq, Body = m.Body, VisibleAt = m.VisibleAt ?? now };
+                var entry = new Entry { Id = m.Id, Queue = m.Queue, Priority = m.Priority, Seq = ++_seq, Body = m.Body, VisibleAt = m.VisibleAt ?? now, EnqueuedAt = now };
                 if (_byId.Remove(m.Id, out var old)) QueueOf(old.Queue).Remove(old);
                 _byId[m.Id] = entry;
                 QueueOf(m.Queue).Add(entry);
@@ -139,7 +140,8 @@ internal sealed class InMemoryTransport(TimeProvider time) : ITaskTransport
                     entries.Count(e => !e.Leased && e.VisibleAt <= now),
                     entries.Count(e => !e.Leased && e.VisibleAt > now),
                     entries.Count(e => e.Leased),
-                    _dead.Count(d => d.Queue == q));
+                    _dead.Count(d => d.Queue == q),
+                    entries.FirstOrDefault(e => !e.Leased && e.VisibleAt <= now)?.EnqueuedAt);
             })];
             return ValueTask.FromResult(stats);
         }

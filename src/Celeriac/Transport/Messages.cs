@@ -42,4 +42,8 @@ public sealed record DeadLetter(string Id, string Queue, string Body, int Delive
 /// <param name="Delayed">Waiting for a countdown, ETA or retry time.</param>
 /// <param name="Leased">Held by a worker.</param>
 /// <param name="DeadLetters">Dead letters that came from this queue.</param>
-public sealed record QueueStats(string Queue, long Ready, long Delayed, long Leased, long DeadLetters);
+/// <param name="OldestReadyAt">
+/// When the message at the head of the queue (the next one a receiver gets) was first enqueued; <see langword="null"/>
+/// when none is ready. Within one priority that is the oldest ready message: how far behind the consumers are.
+/// </param>
+public sealed record QueueStats(string Queue, long Ready, long Delayed, long Leased, long DeadLetters, DateTimeOffset? OldestReadyAt = null);
