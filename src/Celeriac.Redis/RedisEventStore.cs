@@ -119,9 +119,9 @@ internal sealed partial class RedisEventStore : IEventStore
         _connection = connection;
         _keys = connection.Keys;
         _logger = logger;
-        _registry = _keys.Transport + "subscriptions";
+        _registry = _keys.Subscriptions;
         _publishKeys = [_keys.Sequence, _registry];
-        EventChannel = _keys.Prefix + "e";
+        EventChannel = _keys.EventChannel;
         _eventChannel = RedisChannel.Literal(EventChannel);
     }
 

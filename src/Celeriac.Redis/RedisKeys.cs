@@ -16,6 +16,8 @@ internal sealed class RedisKeys
         Sequence = Transport + "seq";
         QueueChannelPrefix = prefix + "n:";
         ResultChannel = RedisChannel.Literal(prefix + "r");
+        Subscriptions = Transport + "subscriptions";
+        EventChannel = prefix + "e";
     }
 
     /// <summary>The configured prefix (results, locks, channels).</summary>
@@ -32,6 +34,12 @@ internal sealed class RedisKeys
 
     /// <summary>Channel on which terminal results are announced, with the task id as message.</summary>
     public RedisChannel ResultChannel { get; }
+
+    /// <summary>The durable subscriptions: a hash, name → JSON (pattern, queue, created-at). Under the transport's hash tag: publish reads it in the enqueue script.</summary>
+    public RedisKey Subscriptions { get; }
+
+    /// <summary>Channel on which every published event goes to live listeners (<c>celeriac:e</c>).</summary>
+    public string EventChannel { get; }
 
     public RedisChannel QueueChannel(string queue) => RedisChannel.Literal(QueueChannelPrefix + queue);
 
