@@ -45,7 +45,7 @@ public sealed class CeleriacBuilder
 
     /// <summary>
     /// For transport extensions (<c>UseSqlite</c>, <c>UseRedis</c>, …): removes the transport, result store, lock
-    /// provider, schedule store and event store registered before, so that the ones registered next replace them.
+    /// provider, schedule store, event store and channel layer registered before, so that the ones registered next replace them.
     /// </summary>
     public CeleriacBuilder ClearStores()
     {
@@ -54,6 +54,7 @@ public sealed class CeleriacBuilder
         Services.RemoveAll<ILockProvider>();
         Services.RemoveAll<IScheduleStore>();
         Services.RemoveAll<IEventStore>();
+        Services.RemoveAll<IChannelLayer>();
         return this;
     }
 

@@ -1,4 +1,5 @@
 using Celeriac.Events;
+using Celeriac.Memory;
 using Celeriac.Scheduling;
 using Celeriac.Transport;
 using Celeriac.Worker;
@@ -52,8 +53,13 @@ public static class CeleriacServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskWorkerHost>());
         SchedulingServices.Add(services);
 
+        services.AddOptions<ChannelLayerOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Channels", o))
+            .Validate(o => o.HistoryLength >= 0 && o.HistoryWindow >= TimeSpan.Zero && o.MaxMessageBytes > 0, "Channel layer options: HistoryLength >= 0, HistoryWindow >= 0, MaxMessageBytes > 0.").ValidateOnStart();
+
         var builder = new CeleriacBuilder(services, registry, subscriptions);
         configure?.Invoke(builder);
+        // One process's channel layer unless a transport (UseRedis) registered a shared one.
+        services.TryAddSingleton<IChannelLayer, InMemoryChannelLayer>();
         return builder;
     }
 

@@ -123,7 +123,7 @@ internal sealed partial class TaskClient(
         var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
         var bytes = Encoding.UTF8.GetByteCount(body);
         if (bytes > _options.MaxMessageBytes)
-            throw new MessageTooLargeException(signature.Task, bytes, _options.MaxMessageBytes);
+            throw new MessageTooLargeException($"task '{signature.Task}'", bytes, _options.MaxMessageBytes);
         if (bytes > _options.WarnMessageBytes)
             LogLargeMessage(signature.Task, signature.Id, bytes, _options.WarnMessageBytes);
         var queue = o.Queue ?? definition?.Queue ?? _options.DefaultQueue;

@@ -101,8 +101,8 @@ public sealed class TaskFailedException : Exception
 /// <summary>Thrown by a send whose message is over <see cref="CeleriacOptions.MaxMessageBytes"/>.</summary>
 public sealed class MessageTooLargeException : Exception
 {
-    internal MessageTooLargeException(string task, int bytes, int limit)
-        : base($"The message for task '{task}' is {bytes} bytes, over the limit of {limit} bytes. Pass identifiers, not whole objects.")
+    internal MessageTooLargeException(string what, int bytes, int limit)
+        : base($"The message for {what} is {bytes} bytes, over the limit of {limit} bytes. Pass identifiers, not whole objects.")
     {
     }
 }

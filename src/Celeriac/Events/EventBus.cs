@@ -35,7 +35,7 @@ internal sealed partial class EventBus(IServiceProvider services, IOptions<Celer
         var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
         var bytes = Encoding.UTF8.GetByteCount(body);
         if (bytes > _options.MaxMessageBytes)
-            throw new MessageTooLargeException("event " + subject, bytes, _options.MaxMessageBytes);
+            throw new MessageTooLargeException($"event '{subject}'", bytes, _options.MaxMessageBytes);
         if (bytes > _options.WarnMessageBytes)
             LogLargeEvent(subject, envelope.Id, bytes, _options.WarnMessageBytes);
         var names = await Store.PublishAsync(new PublishedEvent(envelope.Id, subject, body), cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,144 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Celeriac.Memory;
+
+/// <summary>
+/// The channel layer of one process: per group an offset counter, a bounded history and the local subscriptions, each
+/// fed through its own unbounded queue so a slow subscriber never delays the sender or the others.
+/// </summary>
+internal sealed partial class InMemoryChannelLayer(IOptions<ChannelLayerOptions> options, TimeProvider time, ILogger<InMemoryChannelLayer> logger) : IChannelLayer
+{
+    private sealed class Group
+    {
+        public long LastOffset;
+        public DateTimeOffset LastSentAt;
+        public readonly Queue<GroupMessage> History = new();
+        public readonly List<Subscription> Subscriptions = [];
+    }
+
+    private readonly ChannelLayerOptions _options = options.Value;
+    private readonly ILogger _logger = logger;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (IReadOnlyDictionary<string, IReadOnlyList<GroupMember>> Members, DateTimeOffset ExpiresAt)> _nodes = new(StringComparer.Ordinal);
+
+    public ValueTask<GroupMessage> GroupSendAsync(string group, object message, CancellationToken cancellationToken = default)
+    {
+        var (element, type) = ChannelGroups.Prepare(group, message, _options.MaxMessageBytes);
+        GroupMessage sent;
+        lock (_gate)
+        {
+            var g = GroupOf(group);
+            var now = time.GetUtcNow();
+            if (now - g.LastSentAt > _options.HistoryWindow) g.History.Clear();
+            sent = new GroupMessage(group, ++g.LastOffset, type, element, now);
+            g.LastSentAt = now;
+            g.History.Enqueue(sent);
+            while (g.History.Count > _options.HistoryLength) g.History.Dequeue();
+            foreach (var s in g.Subscriptions) s.Post(sent);
+        }
+        return ValueTask.FromResult(sent);
+    }
+
+    public ValueTask<GroupHistory> ReadHistoryAsync(string group, long afterOffset, CancellationToken cancellationToken = default)
+    {
+        ChannelGroups.ValidateName(group);
+        lock (_gate)
+        {
+            if (!_groups.TryGetValue(group, out var g)) return ValueTask.FromResult(ChannelGroups.Slice([], afterOffset, 0));
+            var kept = time.GetUtcNow() - g.LastSentAt > _options.HistoryWindow ? [] : g.History.ToList();
+            return ValueTask.FromResult(ChannelGroups.Slice(kept, afterOffset, g.LastOffset));
+        }
+    }
+
+    public ValueTask<IAsyncDisposable> SubscribeAsync(string group, Func<GroupMessage, ValueTask> onMessage, CancellationToken cancellationToken = default)
+    {
+        ChannelGroups.ValidateName(group);
+        ArgumentNullException.ThrowIfNull(onMessage);
+        var subscription = new Subscription(this, group, onMessage);
+        lock (_gate) GroupOf(group).Subscriptions.Add(subscription);
+        return ValueTask.FromResult<IAsyncDisposable>(subscription);
+    }
+
+    public ValueTask ReportMembersAsync(string node, IReadOnlyDictionary<string, IReadOnlyList<GroupMember>> members, TimeSpan timeToLive, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(node);
+        ArgumentNullException.ThrowIfNull(members);
+        lock (_gate) _nodes[node] = (members, time.GetUtcNow() + timeToLive);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<IReadOnlyList<GroupMember>> GetMembersAsync(string group, CancellationToken cancellationToken = default)
+    {
+        ChannelGroups.ValidateName(group);
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            foreach (var expired in _nodes.Where(n => n.Value.ExpiresAt <= now).Select(n => n.Key).ToList()) _nodes.Remove(expired);
+            return ValueTask.FromResult<IReadOnlyList<GroupMember>>(
+                [.. _nodes.Values.SelectMany(n => n.Members.GetValueOrDefault(group) ?? []).OrderBy(m => m.Since).ThenBy(m => m.Connection, StringComparer.Ordinal)]);
+        }
+    }
+
+    private Group GroupOf(string group)
+    {
+        if (!_groups.TryGetValue(group, out var g)) _groups[group] = g = new Group();
+        return g;
+    }
+
+    private void Remove(Subscription subscription)
+    {
+        lock (_gate)
+        {
+            if (_groups.TryGetValue(subscription.Group, out var g)) g.Subscriptions.Remove(subscription);
+        }
+    }
+
+    /// <summary>One subscriber: its own queue and pump, so it gets messages one at a time and in order.</summary>
+    private sealed class Subscription : IAsyncDisposable
+    {
+        private readonly InMemoryChannelLayer _layer;
+        private readonly Func<GroupMessage, ValueTask> _onMessage;
+        private readonly Channel<GroupMessage> _queue = Channel.CreateUnbounded<GroupMessage>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly Task _pump;
+
+        public Subscription(InMemoryChannelLayer layer, string group, Func<GroupMessage, ValueTask> onMessage)
+        {
+            _layer = layer;
+            Group = group;
+            _onMessage = onMessage;
+            _pump = Task.Run(PumpAsync);
+        }
+
+        public string Group { get; }
+
+        public void Post(GroupMessage message) => _queue.Writer.TryWrite(message);
+
+        private async Task PumpAsync()
+        {
+            await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                try
+                {
+                    await _onMessage(message).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    LogHandlerFailed(_layer._logger, e, message.Group, message.Offset);
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _layer.Remove(this);
+            _queue.Writer.TryComplete();
+            await _pump.ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A subscriber of group {Group} failed on message {Offset}")]
+    private static partial void LogHandlerFailed(ILogger logger, Exception exception, string group, long offset);
+}
