@@ -22,6 +22,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo service redis-server stop >/dev/null 2>&1 || true
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable redis-server >/dev/null 2>&1 || true; fi
 fi
+# The browser tests drive the system's Chromium headless (through Playwright's bundled driver: no browser download);
+# install Debian's package when missing. Nothing is started here: each test starts and stops its own browser.
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
+    echo "installing chromium failed: the browser tests will fail" >&2
+  fi
+fi
 
 echo "== build"
 if ! dotnet build Celeriac.slnx -c Release -nologo -v:q; then
