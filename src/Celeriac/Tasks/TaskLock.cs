@@ -45,10 +45,13 @@ internal sealed class TaskLock
         return new TaskLock(template, parts);
     }
 
-    /// <summary>The key for one run, from its bound parameter values.</summary>
-    public string KeyFor(string task, object?[] values)
+    /// <summary>
+    /// The key for one run, from its bound parameter values. It does not name the task: tasks whose templates give the
+    /// same key (<c>devices.poll</c> and <c>devices.switch</c> both on <c>device:{deviceId}</c>) exclude each other.
+    /// </summary>
+    public string KeyFor(object?[] values)
     {
-        var key = new StringBuilder("lock:").Append(task).Append(':');
+        var key = new StringBuilder("lock:");
         foreach (var (text, parameter) in _parts)
         {
             if (parameter < 0)

@@ -112,7 +112,7 @@ internal sealed partial class TaskWorker
             if (definition.Lock is null)
                 return await definition.Invoker.InvokeAsync(values).ConfigureAwait(false);
 
-            var key = definition.Lock.KeyFor(definition.Name, values);
+            var key = definition.Lock.KeyFor(values);
             var token = await locks.TryAcquireAsync(key, _lease, CancellationToken.None).ConfigureAwait(false)
                 ?? throw new LockBusyException(key);
             _locks[key] = token;
