@@ -1,0 +1,84 @@
+namespace Celeriac;
+
+/// <summary>
+/// Defaults for every WebSocket consumer of this process (configuration section <c>Celeriac:Channels:WebSockets</c>);
+/// <see cref="ConsumerOptions"/> of one <c>MapConsumer</c> override them.
+/// </summary>
+public sealed class ChannelsOptions
+{
+    /// <summary>
+    /// Browser origins (<c>https://app.example.com</c>) allowed besides the request's own origin; <c>*</c> allows any.
+    /// Requests without an <c>Origin</c> header (non-browser clients) are always allowed. Default: none.
+    /// </summary>
+    public IList<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>Largest message a client may send, in bytes; a bigger one closes the connection with 1009. Default 64 KiB.</summary>
+    public int MaxMessageBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Frames waiting to be written to one connection. Default 256.</summary>
+    public int SendQueueCapacity { get; set; } = 256;
+
+    /// <summary>What happens when a connection's send queue is full. Default <see cref="SendQueueFullMode.DropOldest"/>.</summary>
+    public SendQueueFullMode WhenSendQueueFull { get; set; } = SendQueueFullMode.DropOldest;
+
+    /// <summary>
+    /// How often the server pings an idle connection; a peer that does not answer within the same interval is
+    /// disconnected. <see cref="TimeSpan.Zero"/> turns pings off. Default 30 seconds.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    internal bool IsValid(out string error)
+    {
+        error = MaxMessageBytes <= 0 ? "MaxMessageBytes must be positive."
+            : SendQueueCapacity <= 0 ? "SendQueueCapacity must be positive."
+            : KeepAliveInterval < TimeSpan.Zero ? "KeepAliveInterval may not be negative."
+            : !Enum.IsDefined(WhenSendQueueFull) ? $"WhenSendQueueFull '{WhenSendQueueFull}' is not a mode."
+            : AllowedOrigins is null || AllowedOrigins.Any(string.IsNullOrWhiteSpace) ? "AllowedOrigins must be a list without empty entries."
+            : "";
+        return error.Length == 0;
+    }
+}
+
+/// <summary>
+/// Settings of one consumer endpoint (<c>MapConsumer</c>): they start as the process-wide <see cref="ChannelsOptions"/>
+/// and the configure callback changes them.
+/// </summary>
+public sealed class ConsumerOptions
+{
+    internal ConsumerOptions(ChannelsOptions defaults)
+    {
+        AllowedOrigins = [.. defaults.AllowedOrigins];
+        MaxMessageBytes = defaults.MaxMessageBytes;
+        SendQueueCapacity = defaults.SendQueueCapacity;
+        WhenSendQueueFull = defaults.WhenSendQueueFull;
+        KeepAliveInterval = defaults.KeepAliveInterval;
+    }
+
+    /// <inheritdoc cref="ChannelsOptions.AllowedOrigins"/>
+    public IList<string> AllowedOrigins { get; set; }
+
+    /// <inheritdoc cref="ChannelsOptions.MaxMessageBytes"/>
+    public int MaxMessageBytes { get; set; }
+
+    /// <inheritdoc cref="ChannelsOptions.SendQueueCapacity"/>
+    public int SendQueueCapacity { get; set; }
+
+    /// <inheritdoc cref="ChannelsOptions.WhenSendQueueFull"/>
+    public SendQueueFullMode WhenSendQueueFull { get; set; }
+
+    /// <inheritdoc cref="ChannelsOptions.KeepAliveInterval"/>
+    public TimeSpan KeepAliveInterval { get; set; }
+}
+
+/// <summary>What a connection does when its send queue is full (the client reads slower than the server sends).</summary>
+public enum SendQueueFullMode
+{
+    /// <summary>
+    /// Drop the oldest queued frames, count them (log and metric) and tell the client with a
+    /// <c>{"celeriac":"dropped","count":N}</c> frame as soon as it reads again; it resumes from its group offsets.
+    /// </summary>
+    DropOldest,
+
+    /// <summary>Close the connection with 1013 (try again later).</summary>
+    Close,
+}
