@@ -43,7 +43,6 @@ public sealed class BackpressureTests
 
         // The client reads nothing now.
         var sent = await SendUntilLoggedAsync(app, "flood", "frames dropped");
-        Assert.True(sent > 4, $"dropping started after {sent} messages: the kernel buffers should have taken some");
 
         long messages = 0, dropped = 0, last = 0;
         while (last < sent)

@@ -68,6 +68,7 @@ internal sealed partial class ConsumerConnection
         _time = time;
         _logger = logger;
         Id = node.NewConnectionId();
+        UserName = httpContext.User.Identity is { IsAuthenticated: true, Name: var name } ? name : null;
         _sendQueue = settings.WhenFull == SendQueueFullMode.DropOldest
             ? Channel.CreateBounded<Frame>(new BoundedChannelOptions(settings.SendQueueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true }, OnFrameDropped)
             : Channel.CreateBounded<Frame>(new BoundedChannelOptions(settings.SendQueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
@@ -82,8 +83,8 @@ internal sealed partial class ConsumerConnection
 
     public IChannelLayer Layer { get; }
 
-    /// <summary>The authenticated user's name, for the channel layer's member lists.</summary>
-    public string? UserName => HttpContext.User.Identity is { IsAuthenticated: true, Name: var name } ? name : null;
+    /// <summary>The authenticated user's name, for the channel layer's member lists (read once: HttpContext is not thread-safe).</summary>
+    public string? UserName { get; }
 
     private string ConsumerName => _consumer.GetType().Name;
 

@@ -126,7 +126,9 @@ public abstract class WebSocketConsumer
     /// <summary>
     /// Adds this connection to <paramref name="group"/>: it gets the group's messages (in this and every other process
     /// sharing the channel layer) until it leaves or closes, and the client gets <c>joined</c>. When the client
-    /// connected with a <c>celeriac-resume</c> offset for this group, what it missed is replayed first.
+    /// connected with a <c>celeriac-resume</c> offset for this group, what it missed is replayed first (through
+    /// <see cref="OnGroupMessageAsync"/>). Subscribing is done when this returns; the replay and <c>joined</c> follow
+    /// as the connection's next event, after the current handler. Adding a group the connection is in does nothing.
     /// </summary>
     /// <param name="group">1–100 ASCII letters, digits, <c>-</c>, <c>_</c> or <c>.</c>.</param>
     /// <param name="cancellationToken">Cancels subscribing to the group.</param>
