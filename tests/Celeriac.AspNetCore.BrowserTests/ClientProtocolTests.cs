@@ -8,7 +8,8 @@ namespace Celeriac.AspNetCore.BrowserTests;
 /// celeriac.js against a fake WebSocket in the browser: each test plays the server's side of docs/channels.md
 /// frame by frame (gaps, duplicates, reload, reconnect, policy refusals), which a real server rarely produces on cue.
 /// </summary>
-public sealed class ClientProtocolTests(ChromiumFixture chromium) : IClassFixture<ChromiumFixture>
+[Collection(BrowserCollection.Name)]
+public sealed class ClientProtocolTests(ChromiumFixture chromium)
 {
     // Installed before celeriac.js: a WebSocket the test drives (open, receive, drop), and helpers.
     private const string Harness = """
