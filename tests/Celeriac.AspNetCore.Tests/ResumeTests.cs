@@ -33,6 +33,37 @@ public sealed class ResumeTests
     }
 
     [Fact]
+    public async Task Message_frames_carry_prev_the_offset_last_forwarded_so_skipped_messages_are_no_gap()
+    {
+        await using var app = await TestApp.StartAsync(a => a.MapConsumer<FilteringConsumer>("/ws/filtered"));
+        await app.Layer.GroupSendAsync("filtered", new { type = "m", keep = true });
+        await using var client = await app.ConnectAsync("/ws/filtered");
+        var joinedFrame = await client.ReceiveJsonAsync();
+        Assert.Equal(("joined", 1L), (Kind(joinedFrame), Offset(joinedFrame)));
+        foreach (var keep in new[] { true, false, false, true, false, true })
+            await app.Layer.GroupSendAsync("filtered", new { type = "m", keep });
+
+        // Offsets 2..7; kept: 2, 5, 7. Each frame's prev is the previous kept offset (the join's 1 for the first).
+        var frames = new List<(long Prev, long Offset)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var frame = await client.ReceiveJsonAsync();
+            frames.Add((frame.GetProperty("prev").GetInt64(), Offset(frame)));
+        }
+        Assert.Equal([(1L, 2L), (2L, 5L), (5L, 7L)], frames);
+
+        // A resume from 2 replays through the same handler: prev starts at the resume offset.
+        await client.SendAsync("""{"celeriac":"resume","groups":{"filtered":2}}""");
+        var replayed = new List<(long Prev, long Offset)>();
+        for (var i = 0; i < 2; i++)
+        {
+            var frame = await client.ReceiveJsonAsync();
+            replayed.Add((frame.GetProperty("prev").GetInt64(), Offset(frame)));
+        }
+        Assert.Equal([(2L, 5L), (5L, 7L)], replayed);
+    }
+
+    [Fact]
     public async Task Reconnecting_with_celeriac_resume_replays_exactly_what_came_after_then_joined()
     {
         await using var app = await StartAsync();

@@ -148,3 +148,16 @@ internal sealed class ScopedConsumer(ConnectionScoped scoped) : WebSocketConsume
         await SendAsync($"{scoped.Id} {fromRequest.Id}");
     }
 }
+
+/// <summary>Forwards only the messages whose <c>keep</c> is true: the client must not see the skipped ones as a gap.</summary>
+internal sealed class FilteringConsumer : WebSocketConsumer
+{
+    public override async ValueTask OnConnectAsync()
+    {
+        await AcceptAsync();
+        await AddToGroupAsync("filtered");
+    }
+
+    public override ValueTask OnGroupMessageAsync(GroupMessage message) =>
+        message.Message.GetProperty("keep").GetBoolean() ? ForwardAsync(message) : ValueTask.CompletedTask;
+}

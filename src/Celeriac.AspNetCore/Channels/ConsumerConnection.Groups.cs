@@ -22,6 +22,9 @@ internal sealed partial class ConsumerConnection
         /// <summary>The newest offset delivered to the consumer (or covered by a <c>joined</c>/<c>reload</c>).</summary>
         public long LastDelivered { get; set; }
 
+        /// <summary>The offset the client last heard of for this group: the last forwarded message, or a <c>joined</c>/<c>reload</c>/<c>resume</c> offset.</summary>
+        public long LastForwarded { get; set; }
+
         /// <summary>Subscribed, history not read yet: live messages wait in <see cref="Pending"/>.</summary>
         public bool Joining { get; set; } = true;
 
@@ -123,12 +126,12 @@ internal sealed partial class ConsumerConnection
             var history = await Layer.ReadHistoryAsync(group, from).ConfigureAwait(false);
             if (!history.Complete)
             {
-                membership.LastDelivered = history.LastOffset;
+                membership.LastDelivered = membership.LastForwarded = history.LastOffset;
                 Send(ProtocolFrames.Reload(group, history.LastOffset), WebSocketMessageType.Text);
             }
             else
             {
-                membership.LastDelivered = from;
+                membership.LastDelivered = membership.LastForwarded = from;
                 foreach (var message in history.Messages)
                 {
                     await WaitForRoomAsync().ConfigureAwait(false);
@@ -147,6 +150,7 @@ internal sealed partial class ConsumerConnection
         }
         if (!IsCurrent(group, membership)) return;
         membership.Joining = false;
+        membership.LastForwarded = membership.LastDelivered;
         Send(ProtocolFrames.Joined(group, membership.LastDelivered), WebSocketMessageType.Text);
         var pending = membership.Pending;
         membership.Pending = null;
@@ -300,9 +304,12 @@ internal sealed partial class ConsumerConnection
             if (!history.Complete)
             {
                 membership.LastDelivered = Math.Max(membership.LastDelivered, history.LastOffset);
+                membership.LastForwarded = membership.LastDelivered;
                 Send(ProtocolFrames.Reload(entry.Name, history.LastOffset), WebSocketMessageType.Text);
                 continue;
             }
+            // The client has everything up to `after`: the replay's first forwarded message follows it.
+            membership.LastForwarded = after;
             foreach (var message in history.Messages)
             {
                 await WaitForRoomAsync().ConfigureAwait(false);
@@ -311,6 +318,19 @@ internal sealed partial class ConsumerConnection
                 await _consumer.OnGroupMessageAsync(message).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>Queues a <c>message</c> frame whose <c>prev</c> is what this connection last forwarded for its group.</summary>
+    internal void Forward(GroupMessage message)
+    {
+        long prev;
+        lock (_gate)
+        {
+            var membership = _groups.GetValueOrDefault(message.Group);
+            prev = membership?.LastForwarded ?? 0;
+            if (membership is not null) membership.LastForwarded = message.Offset;
+        }
+        Send(ProtocolFrames.Message(message, prev), WebSocketMessageType.Text);
     }
 
     private static string? GroupOf(JsonElement frame) =>

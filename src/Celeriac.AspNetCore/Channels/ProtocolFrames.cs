@@ -15,18 +15,35 @@ internal static class ProtocolFrames
 
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
 
-    // One `message` frame per group message, whatever the number of members forwarding it.
-    private static readonly ConditionalWeakTable<GroupMessage, byte[]> MessageFrames = [];
+    // The tail of a `message` frame is written once per group message, whatever the number of members forwarding it;
+    // each connection puts its own head (with its `prev`) in front.
+    private static readonly ConditionalWeakTable<GroupMessage, byte[]> MessageTails = [];
 
-    public static byte[] Message(GroupMessage message) =>
-        MessageFrames.GetValue(message, static m => Write(m, static (w, m) =>
+    /// <summary>
+    /// <c>{"celeriac":"message","prev":41,"group":…,"offset":42,"message":{…}}</c>, where <c>prev</c> is the offset of
+    /// the previous message of that group forwarded to this connection (or the offset it joined at): the client sees a
+    /// gap only when <c>prev</c> is above the last offset it has, so a handler that forwards some messages only makes none.
+    /// </summary>
+    public static byte[] Message(GroupMessage message, long prev)
+    {
+        var tail = MessageTails.GetValue(message, static m =>
         {
-            w.WriteString(Property, "message");
-            w.WriteString("group", m.Group);
-            w.WriteNumber("offset", m.Offset);
-            w.WritePropertyName("message");
-            m.Message.WriteTo(w);
-        }));
+            var whole = Write(m, static (w, m) =>
+            {
+                w.WriteString("group", m.Group);
+                w.WriteNumber("offset", m.Offset);
+                w.WritePropertyName("message");
+                m.Message.WriteTo(w);
+            });
+            return whole[1..]; // without the opening brace
+        });
+        Span<byte> head = stackalloc byte[64];
+        var written = System.Text.Encoding.UTF8.GetBytes($"{{\"celeriac\":\"message\",\"prev\":{prev},", head);
+        var frame = new byte[written + tail.Length];
+        head[..written].CopyTo(frame);
+        tail.CopyTo(frame.AsSpan(written));
+        return frame;
+    }
 
     public static byte[] Joined(string group, long offset) => GroupOffset("joined", group, offset);
 

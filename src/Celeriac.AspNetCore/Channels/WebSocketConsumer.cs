@@ -153,13 +153,14 @@ public abstract class WebSocketConsumer
 
     /// <summary>
     /// Queues the protocol's <c>message</c> frame for <paramref name="message"/>:
-    /// <c>{"celeriac":"message","group":…,"offset":…,"message":{…}}</c>.
+    /// <c>{"celeriac":"message","prev":…,"group":…,"offset":…,"message":{…}}</c>. A handler may forward some messages of
+    /// a group and not others (or a changed copy, keeping its group and offset): <c>prev</c> tells the client what to expect.
     /// </summary>
     /// <param name="message">A message of one of this connection's groups.</param>
     public ValueTask ForwardAsync(GroupMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        Connection.Send(ProtocolFrames.Message(message), WebSocketMessageType.Text);
+        Connection.Forward(message);
         return ValueTask.CompletedTask;
     }
 }
