@@ -72,6 +72,31 @@ public sealed class ClientProtocolTests(ChromiumFixture chromium)
     }
 
     [BrowserFact]
+    public async Task With_prev_skipped_offsets_are_no_gap_and_a_prev_above_the_last_offset_is_one()
+    {
+        using var result = await RunAsync("""
+            const socket = make();
+            const ws = last();
+            ws.open();
+            const m = (offset, prev) => ({ ...msg("news", offset), prev });
+            ws.receive({ celeriac: "joined", group: "news", offset: 1 });
+            ws.receive(m(2, 1)); ws.receive(m(5, 2));        // the server's handler skipped 3 and 4: no gap
+            ws.receive(m(9, 7));                             // 6..7 forwarded but lost: a gap
+            await settle();
+            const beforeFill = [...log];
+            const sentBeforeFill = [...ws.sent];
+            ws.receive(m(7, 5)); ws.receive(m(9, 7));        // the replay after 5
+            await settle();
+            return { beforeFill, sentBeforeFill, log, offsets: socket.offsets };
+            """);
+        var root = result.RootElement;
+        Assert.Equal(["news:2:2", "news:5:5"], Strings(root, "beforeFill"));
+        Assert.Equal("""[{"celeriac":"resume","groups":{"news":5}}]""", root.GetProperty("sentBeforeFill").GetRawText());
+        Assert.Equal(["news:2:2", "news:5:5", "news:7:7", "news:9:9"], Strings(root, "log"));
+        Assert.Equal(9, root.GetProperty("offsets").GetProperty("news").GetInt64());
+    }
+
+    [BrowserFact]
     public async Task Reload_calls_onReload_before_later_messages_and_moves_the_offset()
     {
         using var result = await RunAsync("""

@@ -24,9 +24,10 @@
  * Frames are handled one at a time, in arrival order: a callback that returns a promise (onOpen, onMessage,
  * onReload, onRefused) holds the frames after it until it settles. A callback that throws is logged, not fatal.
  *
- * Exactly once, in order, per group: a message at or below the group's last offset is dropped; one above last + 1
- * is held, a `resume` is sent, and held messages are released in order when the gap is filled (or after a `reload`,
- * which calls onReload and moves the offset). After a `dropped` notice the client sends `resume` for every group.
+ * Exactly once, in order, per group: a message at or below the group's last offset is dropped; one whose `prev`
+ * (what the server last forwarded to this connection for the group) is above the last offset is held, a `resume` is
+ * sent, and held messages are released in order when the gap is filled (or after a `reload`, which calls onReload
+ * and moves the offset). After a `dropped` notice the client sends `resume` for every group.
  *
  * Reconnecting: after any close except socket.close(), the client waits a random delay between 0 and
  * min(maxMs, initialMs * factor^attempt) (full jitter; attempt resets after a connection that lasted 5 s) and
@@ -186,12 +187,18 @@
       }
     }
 
+    // A frame follows the group's last offset when nothing was forwarded in between: its `prev` (the offset the server
+    // last forwarded to this connection for the group) is not above it. A server without `prev` forwards every offset.
+    static _follows(frame, last) {
+      return (frame.prev ?? frame.offset - 1) <= last;
+    }
+
     async _groupMessage(frame) {
       const { group, offset } = frame;
       if (this._leaving.has(group)) return;
       const last = this.offsets[group];
       if (last !== undefined && offset <= last) return;            // a duplicate
-      if (last !== undefined && offset > last + 1) {               // a gap: hold, ask for what is missing
+      if (last !== undefined && !Socket._follows(frame, last)) {   // a gap: hold, ask for what is missing
         if (!this._held.has(group)) this._held.set(group, new Map());
         this._held.get(group).set(offset, frame);
         if (!this._resuming.has(group)) this._resume([group], true);
@@ -201,12 +208,13 @@
       await this._release(group);
     }
 
+    // `joined` comes after any replay, in order: the client is in sync with the group up to its offset.
     async _joined(group, offset) {
       this._leaving.delete(group);
       const last = this.offsets[group];
-      if (last === undefined) this.offsets[group] = offset;       // in sync from here
-      else if (offset < last) await this._reload(group, offset);  // the group's history was reset
-      else if (offset > last && !this._resuming.has(group)) this._resume([group], true);   // missed some
+      if (last !== undefined && offset < last) return this._reload(group, offset);   // the group's history was reset
+      this.offsets[group] = offset;
+      await this._release(group);
     }
 
     async _reload(group, offset) {
@@ -226,11 +234,13 @@
     async _release(group) {
       const held = this._held.get(group);
       if (!held) return;
-      for (let next; (next = held.get(this.offsets[group] + 1)); ) {
-        held.delete(next.offset);
+      for (const offset of [...held.keys()].sort((a, b) => a - b)) {
+        const next = held.get(offset);
+        if (offset <= this.offsets[group]) { held.delete(offset); continue; }
+        if (!Socket._follows(next, this.offsets[group])) break;
+        held.delete(offset);
         await this._deliver(next);
       }
-      for (const offset of held.keys()) if (offset <= this.offsets[group]) held.delete(offset);
       if (held.size === 0) {
         this._held.delete(group);
         this._resuming.delete(group);
