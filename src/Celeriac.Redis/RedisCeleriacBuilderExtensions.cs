@@ -9,16 +9,17 @@ using Microsoft.Extensions.Options;
 
 namespace Celeriac;
 
-/// <summary>Adds the Redis transport, result store, lock provider, schedule store and event store to Celeriac.</summary>
+/// <summary>Adds the Redis transport, result store, lock provider, schedule store, event store and channel layer to Celeriac.</summary>
 public static class RedisCeleriacBuilderExtensions
 {
     /// <summary>Environment variable that, when set, replaces the connection string given in code or configuration.</summary>
     public const string EnvironmentVariable = "CELERIAC_REDIS";
 
     /// <summary>
-    /// Uses Redis as the queue, the result store, the lock provider, the schedule store and the event store, shared by every process and machine that
-    /// points at the same server with the same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result
-    /// store or lock provider registered before. One connection (multiplexer) per container is opened at first use
+    /// Uses Redis as the queue, the result store, the lock provider, the schedule store, the event store and the channel
+    /// layer (<see cref="IChannelLayer"/>), shared by every process and machine that points at the same server with the
+    /// same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result store, lock provider, schedule store,
+    /// event store or channel layer registered before. One connection (multiplexer) per container is opened at first use
     /// and closed when the container is disposed.
     /// </summary>
     /// <param name="builder">The Celeriac builder.</param>
@@ -59,6 +60,10 @@ public static class RedisCeleriacBuilderExtensions
         services.AddSingleton<IEventStore>(sp => new RedisEventStore(
             sp.GetRequiredService<RedisConnection>(),
             (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<RedisEventStore>() ?? NullLogger.Instance));
+        services.AddSingleton<IChannelLayer>(sp => new RedisChannelLayer(
+            sp.GetRequiredService<RedisConnection>(),
+            sp.GetRequiredService<IOptions<ChannelLayerOptions>>().Value,
+            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<RedisChannelLayer>() ?? NullLogger.Instance));
         return builder;
     }
 }

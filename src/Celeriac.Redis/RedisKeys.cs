@@ -18,6 +18,9 @@ internal sealed class RedisKeys
         ResultChannel = RedisChannel.Literal(prefix + "r");
         Subscriptions = Transport + "subscriptions";
         EventChannel = prefix + "e";
+        GroupChannelPrefix = prefix + "g:";
+        MemberNodes = Transport + "nodes";
+        MemberNodePrefix = Transport + "node:";
     }
 
     /// <summary>The configured prefix (results, locks, channels).</summary>
@@ -40,6 +43,33 @@ internal sealed class RedisKeys
 
     /// <summary>Channel on which every published event goes to live listeners (<c>celeriac:e</c>).</summary>
     public string EventChannel { get; }
+
+    /// <summary>Prefix of the channel-layer group channels (<c>celeriac:g:&lt;group&gt;</c>).</summary>
+    public string GroupChannelPrefix { get; }
+
+    /// <summary>
+    /// Registry of the channel layer's nodes (web processes that report group members): a sorted set, node → the
+    /// Unix ms (client clock) its last report runs out. Under the transport's hash tag, with the node hashes.
+    /// </summary>
+    public RedisKey MemberNodes { get; }
+
+    /// <summary>Prefix of the per-node member hashes (<c>T node:&lt;node&gt;</c>: group → JSON array of its members there).</summary>
+    public string MemberNodePrefix { get; }
+
+    /// <summary>The channel a group's messages are published on (<c>celeriac:g:&lt;group&gt;</c>).</summary>
+    public RedisChannel GroupChannel(string group) => RedisChannel.Literal(GroupChannelPrefix + group);
+
+    /// <summary>
+    /// A group's offset counter (never expires): <c>celeriac:g:{&lt;group&gt;}:o</c>. The group name is the hash tag, so a
+    /// cluster spreads groups over its slots while each group's two keys share one (group names hold no braces).
+    /// </summary>
+    public RedisKey GroupOffset(string group) => Prefix + "g:{" + group + "}:o";
+
+    /// <summary>A group's recent messages (a list, oldest first, expiring a history window after the last send): <c>celeriac:g:{&lt;group&gt;}:h</c>.</summary>
+    public RedisKey GroupHistory(string group) => Prefix + "g:{" + group + "}:h";
+
+    /// <summary>The member hash of one node: <c>T node:&lt;node&gt;</c>.</summary>
+    public RedisKey MemberNode(string node) => MemberNodePrefix + node;
 
     public RedisChannel QueueChannel(string queue) => RedisChannel.Literal(QueueChannelPrefix + queue);
 
