@@ -33,6 +33,20 @@ public sealed class ResumeTests
     }
 
     [Fact]
+    public async Task A_message_sent_right_after_joining_reaches_the_joining_connection()
+    {
+        await using var app = await TestApp.StartAsync(a => a.MapConsumer<GreetingConsumer>("/ws/greet"));
+        for (var i = 0; i < 20; i++)
+        {
+            await using var client = await app.ConnectAsync("/ws/greet");
+            // Before `joined` (the message came while the join completed, so it is replayed) or after it: exactly once.
+            var kinds = new[] { Kind(await client.ReceiveJsonAsync()), Kind(await client.ReceiveJsonAsync()) };
+            Assert.Equal(["joined", "message"], kinds.Order());
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ReceiveAsync(TimeSpan.FromMilliseconds(50)));   // no duplicate
+        }
+    }
+
+    [Fact]
     public async Task Message_frames_carry_prev_the_offset_last_forwarded_so_skipped_messages_are_no_gap()
     {
         await using var app = await TestApp.StartAsync(a => a.MapConsumer<FilteringConsumer>("/ws/filtered"));

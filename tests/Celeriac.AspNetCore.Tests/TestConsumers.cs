@@ -161,3 +161,14 @@ internal sealed class FilteringConsumer : WebSocketConsumer
     public override ValueTask OnGroupMessageAsync(GroupMessage message) =>
         message.Message.GetProperty("keep").GetBoolean() ? ForwardAsync(message) : ValueTask.CompletedTask;
 }
+
+/// <summary>The chat pattern: join the room, then tell the room (the joining connection included).</summary>
+internal sealed class GreetingConsumer : WebSocketConsumer
+{
+    public override async ValueTask OnConnectAsync()
+    {
+        await AcceptAsync();
+        await AddToGroupAsync("greet");
+        await GroupSendAsync("greet", new { type = "user.joined", connection = ConnectionId });
+    }
+}

@@ -66,6 +66,9 @@ internal sealed partial class ConsumerConnection
         }
         try
         {
+            // A join without an offset starts from the group's newest offset read *before* subscribing, and replays what
+            // came after it: a message sent while the subscription is being made is neither lost nor doubled.
+            after ??= (await Layer.ReadHistoryAsync(group, long.MaxValue, cancellationToken).ConfigureAwait(false)).LastOffset;
             await _node.AddAsync(group, this, membership.Since, cancellationToken).ConfigureAwait(false);
         }
         catch
