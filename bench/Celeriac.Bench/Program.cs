@@ -14,6 +14,9 @@ using Microsoft.Extensions.Logging;
 if (args is ["beat", ..]) return await BeatBench.RunAsync(args[1..]);
 // `events [--transport memory|sqlite|redis] [--events N]`: publish -> durable handler latency and events/s (EventBench.cs).
 if (args is ["events", ..]) return await EventBench.RunAsync(args[1..]);
+// `channels [--sockets N] [--sends N] [--transport memory|redis]`: group fan-out latency and memory per idle socket (ChannelBench.cs).
+if (args is ["channels", ..]) return await ChannelBench.RunAsync(args[1..]);
+if (args is ["channels-server", ..]) return await ChannelBench.ServeAsync(args[1..]);
 
 var transportOption = new Option<string>("--transport") { Description = "memory | sqlite | redis", DefaultValueFactory = _ => "sqlite" };
 var tasksOption = new Option<int>("--tasks") { Description = "Tasks to send and drain.", DefaultValueFactory = _ => 20_000 };

@@ -53,4 +53,7 @@ if (Environment.GetEnvironmentVariable("CELERIAC_TEST_DURABLE") is { } durable)
 if (Environment.GetEnvironmentVariable("CELERIAC_TEST_EPHEMERAL") is not null)
     host.MapSubscription("proc.events.>", (int n, EventContext ctx) => { lock (gate) log.WriteLine($"{n} {ctx.Id}"); });
 
+// Channels: proc.group_send sends {type: "proc.item", n} to a group through the channel layer (Redis: to every web process).
+host.MapTask("proc.group_send", async (string group, int n, IChannelLayer channels) => (await channels.GroupSendAsync(group, new { type = "proc.item", n })).Offset);
+
 return await host.RunCeleriacAsync(args);

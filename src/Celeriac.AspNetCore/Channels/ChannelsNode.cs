@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Celeriac.AspNetCore.Channels;
 
@@ -11,15 +12,15 @@ namespace Celeriac.AspNetCore.Channels;
 /// </summary>
 /// <remarks>
 /// Lifecycle: a hosted service. While it runs it reports the local members to the layer
-/// (<see cref="IChannelLayer.ReportMembersAsync"/>, kept for <see cref="MembersTimeToLive"/>) every
-/// <see cref="ReportInterval"/> and about <see cref="ReportDebounce"/> after a change; on stop it reports none, and
+/// (<see cref="IChannelLayer.ReportMembersAsync"/>, kept for three report intervals) every
+/// <see cref="ChannelsOptions.MembershipReportInterval"/> and soon after a change; on stop it reports none, and
 /// the application's stopping token closes every connection with 1001.
 /// </remarks>
-internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<ChannelsNode> logger) : BackgroundService
+internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplicationLifetime lifetime, TimeProvider time, IOptions<ChannelsOptions> options, ILogger<ChannelsNode> logger) : BackgroundService
 {
-    internal static readonly TimeSpan ReportInterval = TimeSpan.FromSeconds(10);
-    internal static readonly TimeSpan ReportDebounce = TimeSpan.FromSeconds(1);
-    internal static readonly TimeSpan MembersTimeToLive = TimeSpan.FromSeconds(30);
+    private readonly TimeSpan _reportInterval = options.Value.MembershipReportInterval;
+    private readonly TimeSpan _reportDebounce = TimeSpan.FromMilliseconds(Math.Min(1000, options.Value.MembershipReportInterval.TotalMilliseconds / 4));
+    private readonly TimeSpan _membersTimeToLive = options.Value.MembershipReportInterval * 3;
 
     private sealed class LocalGroup(string name)
     {
@@ -146,12 +147,12 @@ internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplication
             try
             {
                 changed ??= _changed.Reader.WaitToReadAsync(stoppingToken).AsTask();
-                var period = Task.Delay(ReportInterval, time, stoppingToken);
+                var period = Task.Delay(_reportInterval, time, stoppingToken);
                 if (await Task.WhenAny(changed, period).ConfigureAwait(false) == changed)
                 {
                     await changed.ConfigureAwait(false);
                     changed = null;
-                    await Task.Delay(ReportDebounce, time, stoppingToken).ConfigureAwait(false);
+                    await Task.Delay(_reportDebounce, time, stoppingToken).ConfigureAwait(false);
                     _changed.Reader.TryRead(out _);
                 }
                 await ReportAsync(stoppingToken).ConfigureAwait(false);
@@ -172,7 +173,7 @@ internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplication
         var members = Members();
         // A node that never held members (or reported none last time) need not repeat it.
         if (members.Count == 0 && _reportedEmpty) return;
-        await layer.ReportMembersAsync(Id, members, MembersTimeToLive, cancellationToken).ConfigureAwait(false);
+        await layer.ReportMembersAsync(Id, members, _membersTimeToLive, cancellationToken).ConfigureAwait(false);
         _reportedEmpty = members.Count == 0;
     }
 
@@ -181,7 +182,7 @@ internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplication
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!_reportedEmpty) await layer.ReportMembersAsync(Id, new Dictionary<string, IReadOnlyList<GroupMember>>(), MembersTimeToLive, cancellationToken).ConfigureAwait(false);
+            if (!_reportedEmpty) await layer.ReportMembersAsync(Id, new Dictionary<string, IReadOnlyList<GroupMember>>(), _membersTimeToLive, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -27,11 +27,18 @@ public sealed class ChannelsOptions
     /// </summary>
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often this web process reports its group members to the channel layer; a report is kept for three
+    /// intervals, so the members of a process that died disappear within that. Default 10 seconds.
+    /// </summary>
+    public TimeSpan MembershipReportInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     internal bool IsValid(out string error)
     {
         error = MaxMessageBytes <= 0 ? "MaxMessageBytes must be positive."
             : SendQueueCapacity <= 0 ? "SendQueueCapacity must be positive."
             : KeepAliveInterval < TimeSpan.Zero ? "KeepAliveInterval may not be negative."
+            : MembershipReportInterval <= TimeSpan.Zero ? "MembershipReportInterval must be positive."
             : !Enum.IsDefined(WhenSendQueueFull) ? $"WhenSendQueueFull '{WhenSendQueueFull}' is not a mode."
             : AllowedOrigins is null || AllowedOrigins.Any(string.IsNullOrWhiteSpace) ? "AllowedOrigins must be a list without empty entries."
             : "";
