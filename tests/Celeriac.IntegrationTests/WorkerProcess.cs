@@ -45,7 +45,8 @@ internal sealed class WorkerProcess : IDisposable
         };
         store.Export(start.Environment);
         start.Environment["CELERIAC_TEST_LOG"] = log;
-        start.Environment["CELERIAC_TEST_LEASE_SECONDS"] = "2";
+        // Long enough that a loaded machine (CI, 2 cores) renews every lease in time; a killed worker's messages come back after it.
+        start.Environment["CELERIAC_TEST_LEASE_SECONDS"] = "5";
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         _process = Process.Start(start)!;
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (Output) Output.Add(e.Data); };
