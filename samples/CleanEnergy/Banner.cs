@@ -13,16 +13,18 @@ internal static class Banner
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-            var url = addresses.FirstOrDefault() ?? "(no address)";
+            var url = (addresses.FirstOrDefault() ?? "(no address)").TrimEnd('/');
             var vendor = simulator is null
                 ? app.Configuration["Vendor:BaseUrl"] is { Length: > 0 } configured ? configured : VendorCloudServer.DefaultUrl
                 : $"{simulator.BaseAddress} (simulator, in this process)";
             Console.WriteLine($"""
 
                 CleanEnergy is running at {url}
+                  open:         {url}/   (dashboard; chat rooms at /chat/lobby, users at /users)
                   demo login:   alice / {EnergySetup.DemoPassword}   (or bob / {EnergySetup.DemoPassword})
-                  devices:      {url.TrimEnd('/')}/api/devices
+                  JSON API:     {url}/api/devices, {url}/api/grid
                   vendor cloud: {vendor}
+                  alert:        dotnet run --project samples/CleanEnergy -- send --on alerts.ops "hello"
                   Ctrl-C stops it.
 
                 """);

@@ -24,12 +24,12 @@ internal static class EnergyHosting
     /// Celeriac on Redis when <c>--redis HOST:PORT</c>, <c>CELERIAC_REDIS</c> or <c>Celeriac:Redis</c> (a connection
     /// string, or the section's <c>Configuration</c>) is given: then web, worker and beat can run as separate processes
     /// on many machines. Otherwise on the SQLite file <c>data/celeriac.db</c> under the content root: every process
-    /// started from this directory shares it.
+    /// started from this directory shares it (<c>celeriac.db</c> in <c>Energy:DataDirectory</c>).
     /// </summary>
     public static CeleriacBuilder AddEnergyCeleriac(this IHostApplicationBuilder builder, string[] args)
     {
         var redis = RedisConfiguration(args, builder.Configuration);
-        var sqlite = Path.Combine(builder.Environment.ContentRootPath, "data", "celeriac.db");
+        var sqlite = Path.Combine(EnergyOptions.DataDirectoryOf(builder.Configuration, builder.Environment.ContentRootPath), "celeriac.db");
         return builder.Services.AddCeleriac(c =>
         {
             if (redis is not null) c.UseRedis(redis);
@@ -67,8 +67,10 @@ internal static class EnergyHosting
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
 
-        var connectionString = builder.Configuration.GetConnectionString("Energy");
         var contentRoot = builder.Environment.ContentRootPath;
+        var connectionString = builder.Configuration.GetConnectionString("Energy") is { Length: > 0 } configured
+            ? configured
+            : new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = Path.Combine(EnergyOptions.DataDirectoryOf(builder.Configuration, contentRoot), "energy.db") }.ToString();
         // The factory for short units of work of their own (interaction records); EnergyDb itself, scoped, for the rest.
         services.AddDbContextFactory<EnergyDb>(o => EnergyDatabase.Configure(o, connectionString, contentRoot));
 

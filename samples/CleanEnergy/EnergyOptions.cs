@@ -5,6 +5,18 @@ internal sealed class EnergyOptions
 {
     public const string SectionName = "Energy";
 
+    /// <summary>
+    /// Where this app keeps its files: the SQLite databases (<c>energy.db</c> unless <c>ConnectionStrings:Energy</c> says
+    /// otherwise, <c>celeriac.db</c> without Redis) and the data-protection keys of the login cookies (<c>keys/</c>).
+    /// Relative to the content root. Default <c>data</c>. Every process of one installation (and the command line, e.g.
+    /// <c>send</c>) must use the same one.
+    /// </summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>The full path of <see cref="DataDirectory"/> as configured in <paramref name="configuration"/>.</summary>
+    public static string DataDirectoryOf(IConfiguration configuration, string contentRoot) =>
+        Path.GetFullPath(configuration[$"{SectionName}:{nameof(DataDirectory)}"] is { Length: > 0 } configured ? configured : "data", contentRoot);
+
     /// <summary>Devices are switched on while the latest grid intensity is under this many gCO2/kWh. Default 200.</summary>
     public double CleanThreshold { get; set; } = 200;
 

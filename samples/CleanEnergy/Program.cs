@@ -2,6 +2,7 @@
 // vendor API. The reference application of Celeriac: tasks, beat schedules, events and WebSocket groups.
 //
 //   dotnet run --project samples/CleanEnergy                  web + worker + beat + the vendor simulator, one process, SQLite
+//   open http://127.0.0.1:5090/ and log in as alice / demo    the dashboard, chat rooms, users
 //   curl http://127.0.0.1:5090/api/devices                    devices with their latest state
 //   dotnet run --project samples/CleanEnergy -- listen --on 'alerts.>'
 //   dotnet run --project samples/CleanEnergy -- inspect
@@ -12,6 +13,7 @@
 //   dotnet run --project samples/CleanEnergy -- beat   --redis 127.0.0.1:6379
 using CleanEnergy;
 using CleanEnergy.Api;
+using CleanEnergy.Web;
 using Celeriac;
 
 var command = EnergyCommand.Of(args);
@@ -19,6 +21,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddEnergyCeleriac(args);      // the queue: SQLite file data/celeriac.db, or Redis with --redis
 builder.AddEnergyDomain();            // data (SQLite data/energy.db or PostgreSQL), vendor client, services
+builder.AddEnergyWeb();               // cookie login, WebSocket consumers, data-protection keys in data/keys
 await using var simulator = await builder.StartVendorCloudIfNeededAsync(command);   // one-command mode only
 
 var app = builder.Build();
@@ -26,7 +29,8 @@ var app = builder.Build();
 app.MapEnergyTasks();                 // devices.poll/switch/decide(_all), grid.refresh, clock.tick, observations.rollup, users.publish_change
 app.MapEnergySchedules();             // beat: grid 2 s, polls 3 s, decisions 5 s, clock 0.5 s, rollup nightly
 if (command.ServesWeb) app.MapEnergyAlertForwarding();   // alerts.> → the "alerts" WebSocket group
-app.MapEnergyApi();                   // /api/devices, /api/grid, /api/interactions, /api/tasks/{id}
+app.MapEnergyApi();                   // /api/devices, /api/grid, /api/interactions, /api/tasks/{id} (open, for curl)
+app.MapEnergyWeb();                   // /login, / (dashboard), /chat/{room}, /users, /ws/dashboard, /ws/chat/{room}, /api/users, …
 
 await app.InitializeEnergyDataAsync(command);            // schema, demo users, the vendor's devices
 if (command.ServesWeb) app.PrintBannerWhenStarted(simulator);
