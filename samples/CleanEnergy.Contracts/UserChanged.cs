@@ -27,4 +27,10 @@ public sealed record UserChanged(string Op, int UserId, string? UserName, string
 
     /// <summary>The user was deleted.</summary>
     public const string OpDelete = "delete";
+
+    /// <summary>
+    /// The master's task that publishes an upsert for every user as stored now. A replica sends it once its durable
+    /// subscription exists, so users created before the replica first started reach it too (versions make repeats harmless).
+    /// </summary>
+    public const string RepublishAllTask = "users.republish_all";
 }

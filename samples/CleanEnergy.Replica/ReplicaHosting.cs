@@ -85,6 +85,7 @@ internal static class ReplicaHosting
         services.AddReplicaAuth();
         services.AddAntiforgery(o => o.Cookie.Name = "CleanEnergy.Replica.Antiforgery");
         services.AddCeleriacChannels();
+        services.AddHostedService<CatchUp>();      // asks the master for the users it made before this replica first started
         return builder;
     }
 

@@ -1,3 +1,4 @@
+using CleanEnergy.Contracts;
 using CleanEnergy.Data;
 using CleanEnergy.Devices;
 using CleanEnergy.Grid;
@@ -133,6 +134,7 @@ internal static class EnergyHosting
         app.MapTask("observations.rollup", (ObservationRollup rollup, CancellationToken ct) => rollup.RunAsync(ct)).Lock("observations.rollup");
         // Publishing can only fail when the store is down: retry on anything, a few times.
         app.MapTask(UserService.PublishTask, UserTasks.PublishChangeAsync).Retry([typeof(Exception)], TimeSpan.FromSeconds(1), maxRetries: 5);
+        app.MapTask(UserChanged.RepublishAllTask, UserTasks.RepublishAllAsync).Retry([typeof(Exception)], TimeSpan.FromSeconds(1), maxRetries: 5);
         return app;
     }
 

@@ -47,4 +47,16 @@ public sealed class UserReplicationTests
         await events.WaitForAsync(e => e.Any(x => x.GetPayload<UserChanged>()!.UserId == carol.Id));
         await Assert.ThrowsAsync<ArgumentException>(() => app.WithServiceAsync<UserService, CleanEnergy.Data.User>(s => s.CreateAsync("carol", "Carol 2", "", "pw")));
     }
+
+    [Fact]
+    public async Task Republish_all_publishes_every_user_as_stored_now()
+    {
+        await using var app = await EnergyTestApp.StartAsync();
+        await using var events = await EventRecorder.StartAsync(app.Events, UserChanged.Subject);
+        var run = await app.Tasks.SendAsync(UserChanged.RepublishAllTask);
+        Assert.Equal(2, await run.GetAsync<int>(TimeSpan.FromSeconds(30)));
+        await events.WaitForAsync(e => e.Select(x => x.GetPayload<UserChanged>()!.UserName).Distinct().Count() >= 2);
+        var names = events.Events.Select(e => e.GetPayload<UserChanged>()!).Where(c => c.Op == UserChanged.OpUpsert).Select(c => c.UserName).Distinct().Order();
+        Assert.Equal(["alice", "bob"], names);
+    }
 }

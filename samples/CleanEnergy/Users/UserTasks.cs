@@ -39,6 +39,26 @@ internal static partial class UserTasks
         return true;
     }
 
+    /// <summary>
+    /// <c>users.republish_all</c>: publishes an upsert of every user as stored now (a replica that started after the
+    /// users were made asks for it). Returns how many it published.
+    /// </summary>
+    public static async Task<int> RepublishAllAsync(EnergyDb db, IEventBus events, ILoggerFactory loggers, TaskContext context)
+    {
+        var ct = context.CancellationToken;
+        var users = await db.Users.AsNoTracking().OrderBy(u => u.Id).ToListAsync(ct);
+        foreach (var user in users)
+        {
+            await events.PublishAsync(UserChanged.Subject, new UserChanged(UserChanged.OpUpsert, user.Id, user.UserName, user.DisplayName, user.Email, user.Version,
+                new DateTimeOffset(user.UpdatedAt, TimeSpan.Zero)), ct);
+        }
+        LogRepublished(loggers.CreateLogger("CleanEnergy.Users"), users.Count);
+        return users.Count;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Republished users.changed for all {Count} user(s)")]
+    private static partial void LogRepublished(ILogger logger, int count);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Published users.changed: {Op} user {UserId} version {Version}")]
     private static partial void LogPublished(ILogger logger, string op, int userId, long version);
 }
