@@ -43,8 +43,8 @@ internal static class ReplicaHosting
             if (redis is not null) c.UseRedis(redis);
             else c.UseSqlite(sqlite);
             if (!configuredQueues) c.ConfigureWorker(o => o.Queues = [WorkerQueue]);
+            c.ConfigureBeat(o => o.Enabled = false);
         });
-        RemoveBeat(builder.Services);
         return redis is not null ? $"Redis {redis}" : $"SQLite {sqlite}";
     }
 
@@ -61,17 +61,6 @@ internal static class ReplicaHosting
         return section.Value is { Length: > 0 } value ? value
             : section["Configuration"] is { Length: > 0 } nested ? nested
             : null;
-    }
-
-    /// <summary>
-    /// Takes Celeriac's scheduler (the hosted service <c>BeatHost</c>) out: see <see cref="AddReplicaCeleriac"/>. Celeriac
-    /// has no switch for "this app never runs beat" yet, so this finds it by name and fails loudly if it is not there.
-    /// </summary>
-    private static void RemoveBeat(IServiceCollection services)
-    {
-        var beat = services.Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.FullName == "Celeriac.Scheduling.BeatHost").ToList();
-        if (beat.Count == 0) throw new InvalidOperationException("Celeriac's beat hosted service (Celeriac.Scheduling.BeatHost) was not found: the replica must not run beat on the master's store. Update ReplicaHosting.RemoveBeat.");
-        foreach (var descriptor in beat) services.Remove(descriptor);
     }
 
     /// <summary>The replica's own database, the replication service, login, channels.</summary>

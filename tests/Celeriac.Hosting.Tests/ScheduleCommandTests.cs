@@ -75,6 +75,15 @@ public sealed class ScheduleCommandTests
     }
 
     [Fact]
+    public async Task Beat_refuses_to_run_when_disabled_for_the_app()
+    {
+        await using var app = new CliApp(c => c.ConfigureBeat(o => o.Enabled = false));
+        var run = await app.RunAsync("beat");
+        Assert.True(run.ExitCode == CeleriacExitCodes.ConfigurationError, run.ToString());
+        Assert.Contains("Beat is disabled for this app", run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Beat_fires_schedules_until_stopped_and_exits_0()
     {
         await using var app = new CliApp(c => c.MapSchedule("fast", "math.add", TimeSpan.FromMilliseconds(100), new[] { 1, 2 }));

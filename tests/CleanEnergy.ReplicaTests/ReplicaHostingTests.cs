@@ -13,7 +13,7 @@ public sealed class ReplicaHostingTests
     {
         await using var replica = await ReplicaTestApp.StartAsync();
         // No scheduler: it would write this app's (no) code schedules to the shared store and remove the master's.
-        Assert.DoesNotContain(replica.App.Services.GetServices<IHostedService>(), s => s.GetType().Name.Contains("Beat", StringComparison.Ordinal));
+        Assert.False(replica.App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BeatOptions>>().Value.Enabled);
         // Not the master's "default" queue, whose tasks this app does not know (it would dead-letter them).
         Assert.Equal(["replica"], replica.App.Services.GetRequiredService<IOptions<WorkerOptions>>().Value.Queues);
     }

@@ -21,6 +21,8 @@ internal sealed partial class CeleriacCommandLine
     private async Task<int> RunBeatAsync(CancellationToken stoppingToken)
     {
         var options = Services.GetRequiredService<IOptions<BeatOptions>>().Value;   // validates
+        if (!options.Enabled)
+            throw new InvalidOperationException("Beat is disabled for this app (BeatOptions.Enabled = false, Celeriac:Beat:Enabled): it must not run a scheduler on this store.");
         var manager = Services.GetRequiredService<ScheduleManager>();
         _ = manager.Store;                                                           // a clear error when there is none
         WarnIfInMemory();

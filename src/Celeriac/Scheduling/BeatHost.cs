@@ -9,11 +9,11 @@ namespace Celeriac.Scheduling;
 /// Runs the <see cref="BeatScheduler"/> as a hosted service when this process runs beat (<c>all</c>, or a host run
 /// without the command line). Without a schedule store it does nothing (and says so when schedules are mapped).
 /// </summary>
-internal sealed partial class BeatHost(IServiceProvider services, CeleriacRuntime runtime, ScheduleRegistry registry, ILogger<BeatHost> logger) : BackgroundService
+internal sealed partial class BeatHost(IServiceProvider services, CeleriacRuntime runtime, ScheduleRegistry registry, Microsoft.Extensions.Options.IOptions<BeatOptions> options, ILogger<BeatHost> logger) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!runtime.RunBeat) return Task.CompletedTask;
+        if (!runtime.RunBeat || !options.Value.Enabled) return Task.CompletedTask;
         if (services.GetService<IScheduleStore>() is null)
         {
             if (registry.All.Count > 0) LogNoStore(registry.All.Count);
