@@ -2,6 +2,13 @@ namespace Celeriac.Hosting.Tests;
 
 public sealed class CommandLineTests
 {
+    [Fact]
+    public void Worker_and_beat_ignore_configuration_settings_and_keep_their_own_options()
+    {
+        Assert.Equal(["worker", "-c", "4", "--bogus"], Celeriac.Hosting.CommandLine.CeleriacCommandLine.WithoutSettings(
+            ["worker", "--Vendor:BaseUrl=http://127.0.0.1:5081", "-c", "4", "--Energy:DataDirectory", "/tmp/x", "Celeriac:Worker:Prefetch=2", "--urls", "http://127.0.0.1:0", "--bogus"]));
+    }
+
     [Theory]
     [InlineData("--help")]
     [InlineData("-h")]

@@ -116,8 +116,17 @@ internal sealed class UserService(EnergyDb db, ITaskClient tasks, TimeProvider t
     internal async Task<bool> SeedAsync(string userName, string displayName, string email, string password, CancellationToken cancellationToken)
     {
         if (await db.Users.AnyAsync(u => u.UserName == userName, cancellationToken)) return false;
-        await CreateAsync(userName, displayName, email, password, cancellationToken);
-        return true;
+        try
+        {
+            await CreateAsync(userName, displayName, email, password, cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is DbUpdateException or ArgumentException && await db.Users.AsNoTracking().AnyAsync(u => u.UserName == userName, cancellationToken))
+        {
+            // Another process (web and worker starting together on a fresh database) seeded it first.
+            db.ChangeTracker.Clear();
+            return false;
+        }
     }
 
     private ValueTask<TaskHandle> SendChangeAsync(int userId, string op, long version, CancellationToken cancellationToken) =>

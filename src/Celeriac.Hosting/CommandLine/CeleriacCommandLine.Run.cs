@@ -4,6 +4,7 @@ using Celeriac.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Celeriac.Hosting.CommandLine;
 
@@ -42,7 +43,8 @@ internal sealed partial class CeleriacCommandLine
             var runtime = Services.GetRequiredService<CeleriacRuntime>();
             runtime.RunWorker = worker;
             runtime.RunBeat = worker;
-            LogHostStarting(worker ? "web + worker + beat" : "web only");
+            var beat = worker && Services.GetRequiredService<IOptions<BeatOptions>>().Value.Enabled;
+            LogHostStarting(worker ? (beat ? "web + worker + beat" : "web + worker (beat disabled)") : "web only");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(_cancellation, cancellationToken);
             await _host.RunAsync(stop.Token).ConfigureAwait(false);
             return CeleriacExitCodes.Success;

@@ -159,16 +159,47 @@ internal sealed partial class CeleriacCommandLine
     /// <summary>
     /// What the parser should see. <c>all</c> and <c>web</c> (and no command) start the host, whose builder has already
     /// read host switches such as <c>--urls http://…</c>, <c>--environment X</c> or <c>key=value</c>, before or after
-    /// the command; those are dropped here so the parser does not refuse them. Every other command is parsed strictly.
+    /// the command; those are dropped here so the parser does not refuse them. <c>worker</c> and <c>beat</c> drop
+    /// configuration settings (<see cref="WithoutSettings"/>). Every other command is parsed strictly.
     /// </summary>
     private static string[] CommandTokens(string[] args)
     {
         if (args.Length == 0 || args.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return args;
         var command = Array.FindIndex(args, a => a is "all" or "web" or "worker" or "beat" or "call" or "inspect" or "purge" or "revoke" or "schedule" or "send" or "listen");
-        if (command >= 0) return args[command] is "all" or "web" ? [args[command]] : args;
+        if (command >= 0) return args[command] switch
+        {
+            "all" or "web" => [args[command]],
+            "worker" or "beat" => WithoutSettings(args),
+            _ => args,
+        };
         var first = args[0];
         var isHostSwitch = (first.StartsWith('-') && first != "--version") || (first.Contains('=', StringComparison.Ordinal) && !first.StartsWith('['));
         return isHostSwitch ? [] : args;
+    }
+
+    private static readonly string[] HostSwitches = ["--urls", "--environment", "--contentRoot", "--applicationName"];
+
+    /// <summary>
+    /// <c>worker</c> and <c>beat</c> do not start the host, but its builder has read configuration from the command line
+    /// too (<c>--Vendor:BaseUrl=http://…</c>, <c>--Energy:DataDirectory x</c>, <c>Key:Sub=value</c>, <c>--urls …</c>):
+    /// those settings are dropped here, the command's own options are parsed strictly.
+    /// </summary>
+    internal static string[] WithoutSettings(string[] args)
+    {
+        static bool IsSetting(string name) => name.Contains(':', StringComparison.Ordinal) || HostSwitches.Contains(name, StringComparer.OrdinalIgnoreCase);
+        var kept = new List<string>(args.Length);
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (arg.StartsWith("--", StringComparison.Ordinal) && IsSetting(arg.Split('=', 2)[0]))
+            {
+                if (!arg.Contains('=', StringComparison.Ordinal) && i + 1 < args.Length && !args[i + 1].StartsWith('-')) i++;
+                continue;
+            }
+            if (!arg.StartsWith('-') && arg.Contains('=', StringComparison.Ordinal) && IsSetting(arg.Split('=', 2)[0])) continue;
+            kept.Add(arg);
+        }
+        return [.. kept];
     }
 
     private static string CommandPath(ParseResult parsed)
