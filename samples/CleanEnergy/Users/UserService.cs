@@ -121,11 +121,12 @@ internal sealed class UserService(EnergyDb db, ITaskClient tasks, TimeProvider t
             await CreateAsync(userName, displayName, email, password, cancellationToken);
             return true;
         }
-        catch (Exception e) when (e is DbUpdateException or ArgumentException && await db.Users.AsNoTracking().AnyAsync(u => u.UserName == userName, cancellationToken))
+        catch (Exception e) when (e is DbUpdateException or ArgumentException)
         {
-            // Another process (web and worker starting together on a fresh database) seeded it first.
+            // Another process (web and worker starting together on a fresh database) may have seeded it first.
             db.ChangeTracker.Clear();
-            return false;
+            if (await db.Users.AsNoTracking().AnyAsync(u => u.UserName == userName, cancellationToken)) return false;
+            throw;
         }
     }
 
