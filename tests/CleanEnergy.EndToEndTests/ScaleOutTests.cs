@@ -76,11 +76,10 @@ public sealed partial class ScaleOutTests(EnergyFixture energy, ITestOutputHelpe
             };
             var web = Start(processes, clock, "web", "CleanEnergy", binDirectory: false, ["web", .. onRedis, "--urls", "http://127.0.0.1:0"], master);
             var beat = Start(processes, clock, "beat", "CleanEnergy", binDirectory: false, ["beat", .. onRedis], master);
+            // Together with web: both seed the demo users in one fresh database; the one that loses the race goes on.
+            var worker = Start(processes, clock, "worker", "CleanEnergy", binDirectory: false, ["worker", .. onRedis], master);
             var masterUrl = (await web.WaitForLineAsync(RunningAt(), StartTimeout)).Groups["url"].Value.TrimEnd('/');
             Mark($"master web listening on {masterUrl}");
-            // Only once web has seeded the demo users: web and worker seeding one fresh database at the same moment
-            // can both insert alice (UserService.SeedAsync checks, then inserts), and the loser dies on the unique index.
-            var worker = Start(processes, clock, "worker", "CleanEnergy", binDirectory: false, ["worker", .. onRedis], master);
             await beat.WaitForLineAsync(BeatLeads(), StartTimeout);
             Mark("master beat leads the schedules");
             await worker.WaitForLineAsync(WorkerStarted(), StartTimeout);
