@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using Celeriac.Messaging;
 
@@ -32,9 +31,7 @@ public static class ChannelGroups
         var element = message is JsonElement e ? e.Clone() : JsonSerializer.SerializeToElement(message, message.GetType(), TaskJson.Options);
         if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() is not { Length: > 0 } name)
             throw new ArgumentException($"A message to group '{group}' must be a JSON object with a string 'type' (e.g. new {{ type = \"chat.message\", text }}).", nameof(message));
-        var bytes = Encoding.UTF8.GetByteCount(element.GetRawText());
-        if (bytes > maxBytes)
-            throw new MessageTooLargeException($"group '{group}' (type '{name}')", bytes, maxBytes);
+        MessageSize.Check(element.GetRawText(), $"group '{group}' (type '{name}')", maxBytes);
         return (element, name);
     }
 

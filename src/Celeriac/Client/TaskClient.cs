@@ -16,7 +16,6 @@ internal sealed partial class TaskClient(
     TimeProvider time,
     ILogger<TaskClient> logger) : ITaskClient
 {
-    private static readonly string Origin = $"{Environment.ProcessId}@{Environment.MachineName}";
     private readonly CeleriacOptions _options = options.Value;
 
     public ValueTask<TaskHandle> SendAsync(string task, object? args = null, Action<SendOptions>? configure = null, CancellationToken cancellationToken = default)
@@ -116,14 +115,12 @@ internal sealed partial class TaskClient(
             RootId = rootId ?? signature.Id,
             ParentId = parentId,
             Group = group,
-            Origin = Origin,
+            Origin = TaskIds.Origin,
             IgnoreResult = definition?.IgnoreResult ?? false,
             Chain = chain is { Count: > 0 } ? chain : null,
         };
         var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
-        var bytes = Encoding.UTF8.GetByteCount(body);
-        if (bytes > _options.MaxMessageBytes)
-            throw new MessageTooLargeException($"task '{signature.Task}'", bytes, _options.MaxMessageBytes);
+        var bytes = MessageSize.Check(body, $"task '{signature.Task}'", _options.MaxMessageBytes);
         if (bytes > _options.WarnMessageBytes)
             LogLargeMessage(signature.Task, signature.Id, bytes, _options.WarnMessageBytes);
         var queue = o.Queue ?? definition?.Queue ?? _options.DefaultQueue;

@@ -12,7 +12,6 @@ namespace Celeriac.Events;
 /// <summary>Builds event envelopes, checks their size and hands them to the <see cref="IEventStore"/>.</summary>
 internal sealed partial class EventBus(IServiceProvider services, IOptions<CeleriacOptions> options, TimeProvider time, ILogger<EventBus> logger) : IEventBus
 {
-    private static readonly string Origin = $"{Environment.ProcessId}@{Environment.MachineName}";
     private readonly CeleriacOptions _options = options.Value;
 
     /// <summary>The store; an error that says so when the transport has none.</summary>
@@ -29,13 +28,11 @@ internal sealed partial class EventBus(IServiceProvider services, IOptions<Celer
             Subject = subject,
             Published = time.GetUtcNow(),
             Args = JsonSerializer.SerializeToElement(new[] { payload }, TaskJson.Options),
-            Origin = Origin,
+            Origin = TaskIds.Origin,
             IgnoreResult = true,
         };
         var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
-        var bytes = Encoding.UTF8.GetByteCount(body);
-        if (bytes > _options.MaxMessageBytes)
-            throw new MessageTooLargeException($"event '{subject}'", bytes, _options.MaxMessageBytes);
+        var bytes = MessageSize.Check(body, $"event '{subject}'", _options.MaxMessageBytes);
         if (bytes > _options.WarnMessageBytes)
             LogLargeEvent(subject, envelope.Id, bytes, _options.WarnMessageBytes);
         var names = await Store.PublishAsync(new PublishedEvent(envelope.Id, subject, body), cancellationToken).ConfigureAwait(false);
@@ -91,8 +88,7 @@ internal sealed partial class EventBus(IServiceProvider services, IOptions<Celer
                 error = "it is not an event envelope (no subject or id).";
                 return false;
             }
-            var payload = envelope.Args is { ValueKind: JsonValueKind.Array } args && args.GetArrayLength() > 0 ? args[0] : default;
-            message = new EventMessage(envelope.Id, subject, envelope.Published ?? default, payload);
+            message = new EventMessage(envelope.Id, subject, envelope.Published ?? default, envelope.Args);
             error = "";
             return true;
         }

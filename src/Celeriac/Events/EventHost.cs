@@ -17,6 +17,9 @@ internal sealed partial class EventHost(
     TimeProvider time,
     ILogger<EventHost> logger) : BackgroundService
 {
+    /// <summary>Pauses between tries after the store failed: 400 ms, doubling, at most 10 s.</summary>
+    private static readonly RetryPolicy Reconnect = new() { Backoff = TimeSpan.FromMilliseconds(200), MaxBackoff = TimeSpan.FromSeconds(10), Jitter = false };
+
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes once the durable subscriptions are saved.</summary>
@@ -54,7 +57,7 @@ internal sealed partial class EventHost(
             }
             catch (Exception e)
             {
-                var pause = TimeSpan.FromMilliseconds(Math.Min(10_000, 200 * Math.Pow(2, Math.Min(attempt, 10))));
+                var pause = Reconnect.DelayFor(attempt, 0);
                 LogRegisterFailed(e, pause);
                 try { await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
@@ -78,7 +81,7 @@ internal sealed partial class EventHost(
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 // The store's feed broke (a dropped connection): listen again after a pause; events in the gap are not seen.
-                var pause = TimeSpan.FromMilliseconds(Math.Min(10_000, 200 * Math.Pow(2, Math.Min(attempt, 10))));
+                var pause = Reconnect.DelayFor(attempt, 0);
                 LogListenFailed(e, subscription.Pattern, pause);
                 try { await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
@@ -92,13 +95,12 @@ internal sealed partial class EventHost(
         var handler = subscription.Handler;
         try
         {
-            var args = System.Text.Json.JsonSerializer.SerializeToElement(new[] { message.Payload });
             var context = new TaskContext(message.Id, message.Subject, 0, 1, null, null, message.Id, null, "", stoppingToken)
             {
                 Event = new EventContext(message.Id, message.Subject, message.PublishedAt, null, 1, 0),
             };
             await using var scope = scopes.CreateAsyncScope();
-            var values = handler.Invoker.Bind(scope.ServiceProvider, context, args, null);
+            var values = handler.Invoker.Bind(scope.ServiceProvider, context, message.Args, null);
             await handler.Invoker.InvokeAsync(values).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

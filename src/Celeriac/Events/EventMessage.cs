@@ -6,10 +6,14 @@ namespace Celeriac;
 /// <summary>An event as a listener receives it.</summary>
 public sealed class EventMessage
 {
-    internal EventMessage(string id, string subject, DateTimeOffset publishedAt, JsonElement payload)
+    internal EventMessage(string id, string subject, DateTimeOffset publishedAt, JsonElement? args)
     {
-        Id = id; Subject = subject; PublishedAt = publishedAt; Payload = payload;
+        Id = id; Subject = subject; PublishedAt = publishedAt; Args = args;
+        Payload = args is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0 ? a[0] : default;
     }
+
+    /// <summary>The envelope's <c>args</c> (the payload as its one item), bound as they come by subscription handlers.</summary>
+    internal JsonElement? Args { get; }
 
     /// <summary>Event id.</summary>
     public string Id { get; }
