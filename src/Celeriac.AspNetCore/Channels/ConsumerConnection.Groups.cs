@@ -51,7 +51,8 @@ internal sealed partial class ConsumerConnection
 
     /// <summary>
     /// Joins <paramref name="group"/>: subscribes through the node, then queues the join event that replays from
-    /// <paramref name="after"/> (or the client's <c>celeriac-resume</c> offset) and sends <c>joined</c>.
+    /// <paramref name="after"/> (or the client's <c>celeriac-resume</c> offset; else the group's newest offset read before
+    /// subscribing) and sends <c>joined</c>.
     /// </summary>
     public async ValueTask AddToGroupAsync(string group, long? after, CancellationToken cancellationToken)
     {
@@ -64,11 +65,12 @@ internal sealed partial class ConsumerConnection
             _groups[group] = membership;
             if (_resumeOffsets.Remove(group, out var resume)) after ??= resume;
         }
+        long from;
         try
         {
             // A join without an offset starts from the group's newest offset read *before* subscribing, and replays what
             // came after it: a message sent while the subscription is being made is neither lost nor doubled.
-            after ??= (await Layer.ReadHistoryAsync(group, long.MaxValue, cancellationToken).ConfigureAwait(false)).LastOffset;
+            from = after ?? (await Layer.ReadHistoryAsync(group, long.MaxValue, cancellationToken).ConfigureAwait(false)).LastOffset;
             await _node.AddAsync(group, this, membership.Since, cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -79,7 +81,7 @@ internal sealed partial class ConsumerConnection
             }
             throw;
         }
-        _inbox.Writer.TryWrite(InboxItem.Join(group, after));
+        _inbox.Writer.TryWrite(InboxItem.Join(group, from));
     }
 
     public async ValueTask RemoveFromGroupAsync(string group, bool notify)
@@ -120,36 +122,28 @@ internal sealed partial class ConsumerConnection
     private bool IsCurrent(string group, Membership membership) => !_closing && MembershipOf(group) == membership;
 
     /// <summary>The join event: replay (or <c>reload</c>), <c>joined</c>, then the live messages that waited.</summary>
-    private async ValueTask CompleteJoinAsync(string group, long? after)
+    private async ValueTask CompleteJoinAsync(string group, long from)
     {
         var membership = MembershipOf(group);
         if (membership is not { Joining: true }) return;
-        if (after is { } from)
+        var history = await Layer.ReadHistoryAsync(group, from).ConfigureAwait(false);
+        if (!history.Complete)
         {
-            var history = await Layer.ReadHistoryAsync(group, from).ConfigureAwait(false);
-            if (!history.Complete)
-            {
-                membership.LastDelivered = membership.LastForwarded = history.LastOffset;
-                Send(ProtocolFrames.Reload(group, history.LastOffset), WebSocketMessageType.Text);
-            }
-            else
-            {
-                membership.LastDelivered = membership.LastForwarded = from;
-                foreach (var message in history.Messages)
-                {
-                    await WaitForRoomAsync().ConfigureAwait(false);
-                    if (!IsCurrent(group, membership)) return;
-                    if (message.Offset <= membership.LastDelivered) continue;
-                    membership.LastDelivered = message.Offset;
-                    await _consumer.OnGroupMessageAsync(message).ConfigureAwait(false);
-                }
-                membership.LastDelivered = Math.Max(membership.LastDelivered, history.LastOffset);
-            }
+            membership.LastDelivered = membership.LastForwarded = history.LastOffset;
+            Send(ProtocolFrames.Reload(group, history.LastOffset), WebSocketMessageType.Text);
         }
         else
         {
-            // Only the group's newest offset is wanted: the client is in sync with it from now on.
-            membership.LastDelivered = (await Layer.ReadHistoryAsync(group, long.MaxValue).ConfigureAwait(false)).LastOffset;
+            membership.LastDelivered = membership.LastForwarded = from;
+            foreach (var message in history.Messages)
+            {
+                await WaitForRoomAsync().ConfigureAwait(false);
+                if (!IsCurrent(group, membership)) return;
+                if (message.Offset <= membership.LastDelivered) continue;
+                membership.LastDelivered = message.Offset;
+                await _consumer.OnGroupMessageAsync(message).ConfigureAwait(false);
+            }
+            membership.LastDelivered = Math.Max(membership.LastDelivered, history.LastOffset);
         }
         if (!IsCurrent(group, membership)) return;
         membership.Joining = false;

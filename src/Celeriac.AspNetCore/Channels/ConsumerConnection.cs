@@ -319,11 +319,11 @@ internal sealed partial class ConsumerConnection
     }
 
     /// <summary>An event for the message loop.</summary>
-    private readonly record struct InboxItem(InboxKind Kind, object? Payload, long? After = null)
+    private readonly record struct InboxItem(InboxKind Kind, object? Payload, long After = 0)
     {
         public static InboxItem Group(GroupMessage message) => new(InboxKind.Group, message);
 
-        public static InboxItem Join(string group, long? after) => new(InboxKind.Join, group, after);
+        public static InboxItem Join(string group, long after) => new(InboxKind.Join, group, after);
 
         public static readonly InboxItem Disconnected = new(InboxKind.Disconnected, null);
     }
