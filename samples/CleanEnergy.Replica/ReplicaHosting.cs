@@ -34,7 +34,7 @@ internal static class ReplicaHosting
     /// </summary>
     public static string AddReplicaCeleriac(this WebApplicationBuilder builder, string[] args)
     {
-        var redis = RedisConfiguration(args, builder.Configuration);
+        var redis = RedisCeleriacBuilderExtensions.FindConfiguration(args, builder.Configuration);
         var configured = builder.Configuration["Celeriac:Sqlite:Path"];
         var sqlite = Path.GetFullPath(string.IsNullOrWhiteSpace(configured) ? DefaultStorePath : configured, builder.Environment.ContentRootPath);
         var configuredQueues = builder.Configuration.GetSection("Celeriac:Worker:Queues").Get<string[]>() is { Length: > 0 };
@@ -46,21 +46,6 @@ internal static class ReplicaHosting
             c.ConfigureBeat(o => o.Enabled = false);
         });
         return redis is not null ? $"Redis {redis}" : $"SQLite {sqlite}";
-    }
-
-    /// <summary>The Redis connection string this process was given, or null for SQLite (the master's rules).</summary>
-    public static string? RedisConfiguration(string[] args, IConfiguration configuration)
-    {
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--redis" && i + 1 < args.Length) return args[i + 1];
-            if (args[i].StartsWith("--redis=", StringComparison.Ordinal)) return args[i]["--redis=".Length..];
-        }
-        if (Environment.GetEnvironmentVariable(RedisCeleriacBuilderExtensions.EnvironmentVariable) is { Length: > 0 } variable) return variable;
-        var section = configuration.GetSection("Celeriac:Redis");
-        return section.Value is { Length: > 0 } value ? value
-            : section["Configuration"] is { Length: > 0 } nested ? nested
-            : null;
     }
 
     /// <summary>The replica's own database, the replication service, login, channels.</summary>

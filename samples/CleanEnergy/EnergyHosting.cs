@@ -29,28 +29,13 @@ internal static class EnergyHosting
     /// </summary>
     public static CeleriacBuilder AddEnergyCeleriac(this IHostApplicationBuilder builder, string[] args)
     {
-        var redis = RedisConfiguration(args, builder.Configuration);
+        var redis = RedisCeleriacBuilderExtensions.FindConfiguration(args, builder.Configuration);
         var sqlite = Path.Combine(EnergyOptions.DataDirectoryOf(builder.Configuration, builder.Environment.ContentRootPath), "celeriac.db");
         return builder.Services.AddCeleriac(c =>
         {
             if (redis is not null) c.UseRedis(redis);
             else c.UseSqlite(sqlite);
         });
-    }
-
-    /// <summary>The Redis connection string this process was given, or null for SQLite.</summary>
-    public static string? RedisConfiguration(string[] args, IConfiguration configuration)
-    {
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--redis" && i + 1 < args.Length) return args[i + 1];
-            if (args[i].StartsWith("--redis=", StringComparison.Ordinal)) return args[i]["--redis=".Length..];
-        }
-        if (Environment.GetEnvironmentVariable(RedisCeleriacBuilderExtensions.EnvironmentVariable) is { Length: > 0 } variable) return variable;
-        var section = configuration.GetSection("Celeriac:Redis");
-        return section.Value is { Length: > 0 } value ? value
-            : section["Configuration"] is { Length: > 0 } nested ? nested
-            : null;
     }
 
     /// <summary>Options, the database (SQLite or PostgreSQL), the vendor client and the domain services.</summary>

@@ -16,6 +16,30 @@ public static class RedisCeleriacBuilderExtensions
     public const string EnvironmentVariable = "CELERIAC_REDIS";
 
     /// <summary>
+    /// The Redis configuration this process was given, for apps that run on Redis when told to and on another store
+    /// otherwise: <c>--redis HOST:PORT</c> (or <c>--redis=…</c>) in <paramref name="args"/> (the command line's own
+    /// option, read before the host is built), <see cref="EnvironmentVariable"/>, or the <c>Celeriac:Redis</c> section
+    /// (its value or its <c>Configuration</c>). <see langword="null"/> when none is set.
+    /// </summary>
+    /// <param name="args">The process's arguments.</param>
+    /// <param name="configuration">The app's configuration.</param>
+    public static string? FindConfiguration(string[] args, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(configuration);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--redis" && i + 1 < args.Length) return args[i + 1];
+            if (args[i].StartsWith("--redis=", StringComparison.Ordinal)) return args[i]["--redis=".Length..];
+        }
+        if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } variable) return variable;
+        var section = configuration.GetSection("Celeriac:Redis");
+        return section.Value is { Length: > 0 } value ? value
+            : section["Configuration"] is { Length: > 0 } nested ? nested
+            : null;
+    }
+
+    /// <summary>
     /// Uses Redis as the queue, the result store, the lock provider, the schedule store, the event store and the channel
     /// layer (<see cref="IChannelLayer"/>), shared by every process and machine that points at the same server with the
     /// same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result store, lock provider, schedule store,

@@ -47,14 +47,14 @@ public sealed class LiveUpdateTests
         Assert.Contains(Path.Combine(root, "data", "energy.db"), EnergyDatabase.SqliteConnectionString(null, root), StringComparison.Ordinal);
 
         var empty = new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build();
-        Assert.Equal("10.0.0.5:6379", EnergyHosting.RedisConfiguration(["worker", "--redis", "10.0.0.5:6379"], empty));
-        Assert.Equal("r:1", EnergyHosting.RedisConfiguration(["--redis=r:1"], empty));
+        Assert.Equal("10.0.0.5:6379", Celeriac.RedisCeleriacBuilderExtensions.FindConfiguration(["worker", "--redis", "10.0.0.5:6379"], empty));
+        Assert.Equal("r:1", Celeriac.RedisCeleriacBuilderExtensions.FindConfiguration(["--redis=r:1"], empty));
         var configured = new Microsoft.Extensions.Configuration.ConfigurationBuilder()
             .AddInMemoryCollection(new Dictionary<string, string?> { ["Celeriac:Redis:Configuration"] = "cfg:6379" }).Build();
         if (Environment.GetEnvironmentVariable("CELERIAC_REDIS") is null)
         {
-            Assert.Null(EnergyHosting.RedisConfiguration([], empty));
-            Assert.Equal("cfg:6379", EnergyHosting.RedisConfiguration([], configured));
+            Assert.Null(Celeriac.RedisCeleriacBuilderExtensions.FindConfiguration([], empty));
+            Assert.Equal("cfg:6379", Celeriac.RedisCeleriacBuilderExtensions.FindConfiguration([], configured));
         }
 
         Assert.Equal("worker", EnergyCommand.Of(["--redis", "web", "worker"]).Name);   // "web" here is the Redis host name

@@ -27,8 +27,7 @@ internal static partial class UserTasks
         {
             var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == userId, ct);
             if (user is null) return false;
-            change = new UserChanged(UserChanged.OpUpsert, user.Id, user.UserName, user.DisplayName, user.Email, user.Version,
-                new DateTimeOffset(user.UpdatedAt, TimeSpan.Zero));
+            change = UpsertOf(user);
         }
         else
         {
@@ -49,12 +48,14 @@ internal static partial class UserTasks
         var users = await db.Users.AsNoTracking().OrderBy(u => u.Id).ToListAsync(ct);
         foreach (var user in users)
         {
-            await events.PublishAsync(UserChanged.Subject, new UserChanged(UserChanged.OpUpsert, user.Id, user.UserName, user.DisplayName, user.Email, user.Version,
-                new DateTimeOffset(user.UpdatedAt, TimeSpan.Zero)), ct);
+            await events.PublishAsync(UserChanged.Subject, UpsertOf(user), ct);
         }
         LogRepublished(loggers.CreateLogger("CleanEnergy.Users"), users.Count);
         return users.Count;
     }
+
+    private static UserChanged UpsertOf(User user) =>
+        new(UserChanged.OpUpsert, user.Id, user.UserName, user.DisplayName, user.Email, user.Version, new DateTimeOffset(user.UpdatedAt, TimeSpan.Zero));
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Republished users.changed for all {Count} user(s)")]
     private static partial void LogRepublished(ILogger logger, int count);
