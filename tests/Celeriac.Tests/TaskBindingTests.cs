@@ -97,7 +97,7 @@ public sealed class TaskBindingTests
         var r = await handle.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(TaskStates.Failure, r!.State);
         Assert.Equal(0, r.Retries);
-        var dead = Assert.Single(await h.Transport.GetDeadLettersAsync(10));
+        var dead = Assert.Single(await h.DeadLettersAsync(1));
         Assert.Equal("bad-arguments", dead.Info.Reason);
     }
 

@@ -38,6 +38,13 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public IEventBus Events => Provider.GetRequiredService<IEventBus>();
     public Celeriac.Events.EventHost EventHost => Provider.GetRequiredService<Celeriac.Events.EventHost>();
 
+    /// <summary>
+    /// The dead letters once there are at least <paramref name="count"/>: a worker stores a failure's result
+    /// before it moves the message to the dead-letter queue, so a caller that saw the result may be a step ahead.
+    /// </summary>
+    public async Task<IReadOnlyList<DeadLetter>> DeadLettersAsync(int count) =>
+        await Eventually.GetAsync(async () => await Transport.GetDeadLettersAsync(100) is { } dead && dead.Count >= count ? dead : null);
+
     /// <summary>Starts the event host (durable registration, ephemeral handlers) and waits until the durable subscriptions are saved.</summary>
     public async Task<WorkerHarness> StartEventsAsync()
     {

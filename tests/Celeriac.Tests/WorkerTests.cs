@@ -63,7 +63,7 @@ public sealed class WorkerTests
         var failure = await handle.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(TaskStates.Failure, failure!.State);
         Assert.Equal(2, failure.Retries);
-        var dead = Assert.Single(await h.Transport.GetDeadLettersAsync(10));
+        var dead = Assert.Single(await h.DeadLettersAsync(1));
         Assert.Equal(handle.Id, dead.Id);
         Assert.Equal("max-retries", dead.Info.Reason);
         Assert.Equal("IOException", dead.Info.ErrorType);
@@ -82,7 +82,7 @@ public sealed class WorkerTests
         var r = await handle.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(TaskStates.Failure, r!.State);
         Assert.Equal(0, r.Retries);
-        Assert.Equal("failed", Assert.Single(await h.Transport.GetDeadLettersAsync(10)).Info.Reason);
+        Assert.Equal("failed", Assert.Single(await h.DeadLettersAsync(1)).Info.Reason);
     }
 
     [Fact]
@@ -181,7 +181,7 @@ public sealed class WorkerTests
         var u = await unknown.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(TaskStates.Failure, u!.State);
         Assert.Equal("NotRegistered", u.Error!.Type);
-        var dead = (await h.Transport.GetDeadLettersAsync(10)).ToDictionary(d => d.Id, d => d.Info.Reason);
+        var dead = (await h.DeadLettersAsync(4)).ToDictionary(d => d.Id, d => d.Info.Reason);
         Assert.Equal("malformed", dead["m1"]);
         Assert.Equal("malformed", dead["m2"]);
         Assert.Equal("too-large", dead["m3"]);
