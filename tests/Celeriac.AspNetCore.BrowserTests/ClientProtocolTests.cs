@@ -158,6 +158,7 @@ public sealed class ClientProtocolTests(ChromiumFixture chromium)
             const second = last();
             second.open();
             second.receive(msg("news", 2)); second.receive(msg("news", 3));
+            second.receive({ celeriac: "joined", group: "user_alice", offset: 4 });
             await settle();
             return { firstUrl: first.url, resume: new URL(second.url).searchParams.get("celeriac-resume"),
                      firstSent: first.sent, secondSent: second.sent, queued, log, statuses };
@@ -170,6 +171,51 @@ public sealed class ClientProtocolTests(ChromiumFixture chromium)
         Assert.False(root.GetProperty("queued").GetBoolean());
         Assert.Equal(["open:false", "news:1:1", "news:2:2", "user_alice:4:4", "open:true", "news:3:3"], Strings(root, "log"));
         Assert.Equal(["connecting", "open", "reconnecting:1006", "open"], Strings(root, "statuses"));
+    }
+
+    [BrowserFact]
+    public async Task onOpen_waits_until_the_clients_groups_are_joined_and_frames_before_it_follow_it_in_order()
+    {
+        using var result = await RunAsync("""
+            const socket = make({ groups: ["user_alice"], onReload: (group) => log.push("reload:" + group),
+              onOpen: async (s, { reconnected }) => { log.push(`open:${reconnected}:${JSON.stringify(s.offsets)}`); await settle(20); } });
+            const ws = last();
+            ws.open();
+            ws.receive({ celeriac: "joined", group: "time", offset: 6 });     // a group the server added
+            ws.receive(msg("time", 7));
+            ws.receive("app frame");
+            await settle(20);
+            const beforeJoined = [...log];
+            ws.receive({ celeriac: "reload", group: "user_alice", offset: 9 });
+            ws.receive({ celeriac: "joined", group: "user_alice", offset: 9 });
+            ws.receive(msg("user_alice", 10));
+            await until(() => log.length === 4);
+            return { beforeJoined, log, offsets: socket.offsets };
+            """);
+        var root = result.RootElement;
+        Assert.Empty(Strings(root, "beforeJoined"));
+        Assert.Equal(["open:false:{}", "time:7:7", "app:app frame", "user_alice:10:10"], Strings(root, "log"));
+        Assert.Equal(7, root.GetProperty("offsets").GetProperty("time").GetInt64());
+        Assert.Equal(10, root.GetProperty("offsets").GetProperty("user_alice").GetInt64());
+    }
+
+    [BrowserFact]
+    public async Task onOpen_runs_after_joinTimeoutMs_when_a_join_is_never_answered()
+    {
+        using var result = await RunAsync("""
+            make({ groups: ["quiet"], joinTimeoutMs: 50, onOpen: (s, { reconnected }) => log.push("open:" + reconnected) });
+            const ws = last();
+            ws.open();
+            ws.receive({ celeriac: "joined", group: "news", offset: 0 });
+            ws.receive(msg("news", 1));
+            await settle(10);
+            const early = [...log];
+            await until(() => log.length === 2);
+            return { early, log };
+            """);
+        var root = result.RootElement;
+        Assert.Empty(Strings(root, "early"));
+        Assert.Equal(["open:false", "news:1:1"], Strings(root, "log"));
     }
 
     [BrowserFact]

@@ -4,7 +4,8 @@
  * window.Celeriac.Socket. The wire protocol is in docs/channels.md.
  *
  *   const socket = new Celeriac.Socket("/ws/time", {       // relative URLs resolve against the page (ws: or wss:)
- *     onOpen: async (socket, { reconnected }) => {},       // fetch initial state; frames arriving meanwhile wait
+ *     onOpen: async (socket, { reconnected }) => {},       // fetch initial state; runs once the `groups` below
+ *                                                          // are joined; frames arriving meanwhile wait
  *     onMessage: (message, meta) => {},                    // meta = { group, offset } for group messages, null for
  *                                                          // app frames; message is parsed JSON, else the raw
  *                                                          // string or ArrayBuffer
@@ -23,6 +24,13 @@
  *
  * Frames are handled one at a time, in arrival order: a callback that returns a promise (onOpen, onMessage,
  * onReload, onRefused) holds the frames after it until it settles. A callback that throws is logged, not fatal.
+ *
+ * The initial state: onOpen runs once the server has answered the join of every group in `groups` (joined or
+ * refused), so a message published after the state was read is never missed. Frames that arrive before (a replay,
+ * messages of groups the server added) wait and are handled after onOpen, in order. The state may already include
+ * some of them: apply messages idempotently (set a value, key points by time). A group joined later with join() does
+ * not delay onOpen; if the server has not answered within `joinTimeoutMs` (default 10000), onOpen runs anyway.
+ * A `reload` that came before onOpen calls nothing: onOpen has just fetched the state.
  *
  * Exactly once, in order, per group: a message at or below the group's last offset is dropped; one whose `prev`
  * (what the server last forwarded to this connection for the group) is above the last offset is held, a `resume` is
@@ -66,6 +74,7 @@
       this._openedAt = 0;
       this._attempt = 0;
       this._policyCloses = 0;
+      this._opening = null;           // { reconnected, joining, early } until onOpen has run for this connection
       this._timer = null;
       this._closed = false;
       this._online = () => { if (this._timer !== null) { clearTimeout(this._timer); this._timer = null; this._connect(true); } };
@@ -116,7 +125,7 @@
       ws.binaryType = "arraybuffer";
       this._ws = ws;
       ws.onopen = () => this._opened(ws, reconnected);
-      ws.onmessage = (event) => this._enqueue(() => this._frame(event.data));
+      ws.onmessage = (event) => this._enqueue(() => this._receive(event.data));
       ws.onclose = (event) => this._onClose(ws, event);
     }
 
@@ -124,13 +133,42 @@
       if (ws !== this._ws) return;
       this._openedAt = Date.now();
       this._setStatus("open", { reconnected });
-      for (const group of this._groups) this._sendFrame(this._joinFrame(group));
+      const joining = new Set(this._groups);
+      for (const group of joining) this._sendFrame(this._joinFrame(group));
       for (const frame of this._outbox.splice(0)) ws.send(frame);
+      const opening = { reconnected, joining, early: [] };
+      // Set in the queue, after the frames of any earlier connection: a late `joined` of theirs must not count.
       this._enqueue(async () => {
         this._held.clear();           // the new connection replays everything after our offsets
         this._resuming.clear();
-        await this._call("onOpen", this, { reconnected });
+        this._opening = opening;
+        if (joining.size === 0) await this._open(opening);
       });
+      const limit = this.options.joinTimeoutMs ?? 10000;
+      if (joining.size > 0) setTimeout(() => this._enqueue(() => this._open(opening)), limit);
+    }
+
+    // Calls onOpen once per connection (when its last group is joined, or when the join timeout gives up waiting),
+    // then handles the frames that came before it.
+    async _open(opening) {
+      if (this._opening !== opening) return;
+      this._opening = null;
+      await this._call("onOpen", this, { reconnected: opening.reconnected });
+      for (const data of opening.early) await this._frame(data, true);
+    }
+
+    async _receive(data) {
+      const opening = this._opening;
+      if (opening === null) return this._frame(data, false);
+      opening.early.push(data);
+      const frame = typeof data === "string" && data.startsWith("{") ? Socket._parse(data) : null;
+      const answer = frame !== null && (frame.celeriac === "joined" || frame.celeriac === "refused");
+      if (answer && opening.joining.delete(frame.group) && opening.joining.size === 0) await this._open(opening);
+      return undefined;
+    }
+
+    static _parse(data) {
+      try { return JSON.parse(data); } catch { return null; }
     }
 
     _onClose(ws, event) {
@@ -162,7 +200,8 @@
         .catch((error) => console.error("Celeriac: frame handling failed", error));
     }
 
-    async _frame(data) {
+    // `early`: the frame came before onOpen, which has just fetched the state.
+    async _frame(data, early) {
       if (typeof data !== "string") return this._call("onMessage", data, null);
       let frame;
       try { frame = JSON.parse(data); } catch { return this._call("onMessage", data, null); }
@@ -171,8 +210,8 @@
       }
       switch (frame.celeriac) {
         case "message": return this._groupMessage(frame);
-        case "joined": return this._joined(frame.group, frame.offset);
-        case "reload": return this._reload(frame.group, frame.offset);
+        case "joined": return this._joined(frame.group, frame.offset, early);
+        case "reload": return this._reload(frame.group, frame.offset, early);
         case "left":
           this._groups.delete(frame.group);
           this._leaving.delete(frame.group);
@@ -209,17 +248,19 @@
     }
 
     // `joined` comes after any replay, in order: the client is in sync with the group up to its offset.
-    async _joined(group, offset) {
+    async _joined(group, offset, early) {
       this._leaving.delete(group);
       const last = this.offsets[group];
-      if (last !== undefined && offset < last) return this._reload(group, offset);   // the group's history was reset
+      if (last !== undefined && offset < last) return this._reload(group, offset, early);   // the group's history was reset
       this.offsets[group] = offset;
       await this._release(group);
     }
 
-    async _reload(group, offset) {
-      if (this.options.onReload) await this._call("onReload", group);
-      else await this._call("onOpen", this, { reconnected: true, reload: group });
+    async _reload(group, offset, early) {
+      if (!early) {   // else onOpen has just fetched the state
+        if (this.options.onReload) await this._call("onReload", group);
+        else await this._call("onOpen", this, { reconnected: true, reload: group });
+      }
       this.offsets[group] = offset;
       this._resuming.delete(group);
       await this._release(group);
