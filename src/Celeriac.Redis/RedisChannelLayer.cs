@@ -26,7 +26,7 @@ namespace Celeriac.Redis;
 /// the connection's shared subscriber (ordered delivery) and returns once the server has confirmed it, so a message sent
 /// afterwards by any process reaches it. Later subscriptions of this process to the group share that Redis subscription;
 /// each has its own bounded queue and pump task, so its callback runs one message at a time, in offset order, and a slow
-/// callback delays only itself (beyond <see cref="SubscriberCapacity"/> queued messages the oldest are dropped, with a
+/// callback delays only itself (beyond <see cref="ChannelSubscriber.Capacity"/> queued messages the oldest are dropped, with a
 /// warning: the consumer sees a gap and resumes from the history). Disposing the last local subscription unsubscribes.
 /// After a lost connection the multiplexer subscribes again on its own; messages published while it was down are not
 /// delivered (the consumer sees the gap in offsets and reads the history).
@@ -41,9 +41,6 @@ namespace Celeriac.Redis;
 /// </summary>
 internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposable, IDisposable
 {
-    /// <summary>Messages a subscription may fall behind by before the oldest are dropped.</summary>
-    internal const int SubscriberCapacity = 10_000;
-
     /// <summary>Group/member pairs per <c>HSET</c> in the report script (Lua's <c>unpack</c> has a stack limit).</summary>
     private const int ReportChunk = 500;
 
@@ -132,8 +129,6 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
         return out
         """);
 
-    private static readonly AsyncLocal<Subscription?> s_delivering = new();
-
     private readonly RedisConnection _connection;
     private readonly RedisKeys _keys;
     private readonly ChannelLayerOptions _options;
@@ -189,7 +184,7 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
         ObjectDisposedException.ThrowIf(_disposed, this);
         cancellationToken.ThrowIfCancellationRequested();
         GroupFeed feed;
-        Subscription subscription;
+        ChannelSubscriber subscription;
         lock (_gate)
         {
             if (!_feeds.TryGetValue(group, out feed!) || feed.Ready.IsFaulted || feed.Ready.IsCanceled)
@@ -198,7 +193,7 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
                 _stopping.TryGetValue(group, out var stopping);
                 _feeds[group] = feed = new GroupFeed(this, group, stopping);
             }
-            subscription = new Subscription(this, feed, onMessage);
+            subscription = new ChannelSubscriber(group, onMessage, _logger, s => Release(feed, s));
             feed.Add(subscription);
         }
         try
@@ -303,7 +298,7 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
         return true;
     }
 
-    private void Release(GroupFeed feed, Subscription subscription)
+    private void Release(GroupFeed feed, ChannelSubscriber subscription)
     {
         Task? stop = null;
         lock (_gate)
@@ -326,7 +321,7 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
     private sealed class GroupFeed
     {
         private readonly RedisChannelLayer _layer;
-        private Subscription[] _subscribers = [];
+        private ChannelSubscriber[] _subscribers = [];
 
         public GroupFeed(RedisChannelLayer layer, string group, Task? previous)
         {
@@ -362,9 +357,9 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
         }
 
         // Add and Remove run under the layer's gate.
-        public void Add(Subscription subscription) => _subscribers = [.. _subscribers, subscription];
+        public void Add(ChannelSubscriber subscription) => _subscribers = [.. _subscribers, subscription];
 
-        public bool Remove(Subscription subscription)
+        public bool Remove(ChannelSubscriber subscription)
         {
             if (Array.IndexOf(_subscribers, subscription) < 0) return false;
             _subscribers = [.. _subscribers.Where(s => s != subscription)];
@@ -393,68 +388,6 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
             }
         }
     }
-
-    /// <summary>One local subscriber: its own queue and pump, so it gets messages one at a time and in order.</summary>
-    private sealed class Subscription : IAsyncDisposable
-    {
-        private readonly RedisChannelLayer _layer;
-        private readonly GroupFeed _feed;
-        private readonly Func<GroupMessage, ValueTask> _onMessage;
-        private readonly Channel<GroupMessage> _queue;
-        private readonly Task _pump;
-        private long _dropped;
-        private int _disposed;
-
-        public Subscription(RedisChannelLayer layer, GroupFeed feed, Func<GroupMessage, ValueTask> onMessage)
-        {
-            _layer = layer;
-            _feed = feed;
-            _onMessage = onMessage;
-            _queue = Channel.CreateBounded<GroupMessage>(
-                new BoundedChannelOptions(SubscriberCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true },
-                _ =>
-                {
-                    var count = Interlocked.Increment(ref _dropped);
-                    if (count == 1 || count % SubscriberCapacity == 0) _layer.LogSubscriberBehind(_feed.Group, SubscriberCapacity, count);
-                });
-            _pump = Task.Run(PumpAsync);
-        }
-
-        public void Post(GroupMessage message) => _queue.Writer.TryWrite(message);
-
-        public void Complete() => _queue.Writer.TryComplete();
-
-        private async Task PumpAsync()
-        {
-            s_delivering.Value = this;
-            await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
-            {
-                try
-                {
-                    await _onMessage(message).ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    _layer.LogHandlerFailed(e, message.Group, message.Offset);
-                }
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
-            _layer.Release(_feed, this);
-            _queue.Writer.TryComplete();
-            // Disposed from its own callback: the pump ends when that callback returns.
-            if (s_delivering.Value != this) await _pump.ConfigureAwait(false);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "A subscriber of group {Group} failed on message {Offset}")]
-    private partial void LogHandlerFailed(Exception exception, string group, long offset);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "A subscriber of group {Group} fell more than {Capacity} messages behind; {Dropped} oldest messages dropped so far")]
-    private partial void LogSubscriberBehind(string group, int capacity, long dropped);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored a malformed message of group {Group} in Redis")]
     private partial void LogMalformedFrame(string group);

@@ -347,6 +347,37 @@ public abstract class ChannelLayerContractTests
     }
 
     [Fact]
+    public async Task A_subscription_disposed_from_its_own_callback_ends_without_a_deadlock_and_gets_nothing_more()
+    {
+        await using var h = Open(TimeProvider.System);
+        var layer = h.Layer;
+        var seen = new List<long>();
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        IAsyncDisposable? subscription = null;
+        var subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        subscription = await layer.SubscribeAsync("g", async m =>
+        {
+            await subscribed.Task;
+            seen.Add(m.Offset);
+            if (m.Offset == 2)
+            {
+                await subscription!.DisposeAsync();
+                disposed.SetResult();
+            }
+        });
+        subscribed.SetResult();
+        var witness = new Recorder();
+        await using var stays = await layer.SubscribeAsync("g", witness.OnMessageAsync);
+
+        await SendAsync(layer, "g", 1, 2, 3, 4);                        // 3 and 4 may be queued when 2 disposes
+        await disposed.Task.WaitAsync(Bound);
+        await witness.WaitForAsync(4);
+        await SendAsync(layer, "g", 5);
+        await witness.WaitForAsync(5);
+        Assert.Equal([1L, 2], seen);
+    }
+
+    [Fact]
     public async Task A_message_sent_through_one_layer_reaches_a_subscriber_on_another()
     {
         await using var a = Open(TimeProvider.System);

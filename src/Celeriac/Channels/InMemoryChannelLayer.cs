@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -6,16 +5,16 @@ namespace Celeriac.Memory;
 
 /// <summary>
 /// The channel layer of one process: per group an offset counter, a bounded history and the local subscriptions, each
-/// fed through its own unbounded queue so a slow subscriber never delays the sender or the others.
+/// a <see cref="ChannelSubscriber"/> with its own queue, so a slow subscriber never delays the sender or the others.
 /// </summary>
-internal sealed partial class InMemoryChannelLayer(IOptions<ChannelLayerOptions> options, TimeProvider time, ILogger<InMemoryChannelLayer> logger) : IChannelLayer
+internal sealed class InMemoryChannelLayer(IOptions<ChannelLayerOptions> options, TimeProvider time, ILogger<InMemoryChannelLayer> logger) : IChannelLayer
 {
     private sealed class Group
     {
         public long LastOffset;
         public DateTimeOffset LastSentAt;
         public readonly Queue<GroupMessage> History = new();
-        public readonly List<Subscription> Subscriptions = [];
+        public readonly List<ChannelSubscriber> Subscriptions = [];
     }
 
     private readonly ChannelLayerOptions _options = options.Value;
@@ -57,7 +56,7 @@ internal sealed partial class InMemoryChannelLayer(IOptions<ChannelLayerOptions>
     {
         ChannelGroups.ValidateName(group);
         ArgumentNullException.ThrowIfNull(onMessage);
-        var subscription = new Subscription(this, group, onMessage);
+        var subscription = new ChannelSubscriber(group, onMessage, _logger, Remove);
         lock (_gate) GroupOf(group).Subscriptions.Add(subscription);
         return ValueTask.FromResult<IAsyncDisposable>(subscription);
     }
@@ -88,57 +87,11 @@ internal sealed partial class InMemoryChannelLayer(IOptions<ChannelLayerOptions>
         return g;
     }
 
-    private void Remove(Subscription subscription)
+    private void Remove(ChannelSubscriber subscription)
     {
         lock (_gate)
         {
             if (_groups.TryGetValue(subscription.Group, out var g)) g.Subscriptions.Remove(subscription);
         }
     }
-
-    /// <summary>One subscriber: its own queue and pump, so it gets messages one at a time and in order.</summary>
-    private sealed class Subscription : IAsyncDisposable
-    {
-        private readonly InMemoryChannelLayer _layer;
-        private readonly Func<GroupMessage, ValueTask> _onMessage;
-        private readonly Channel<GroupMessage> _queue = Channel.CreateUnbounded<GroupMessage>(new UnboundedChannelOptions { SingleReader = true });
-        private readonly Task _pump;
-
-        public Subscription(InMemoryChannelLayer layer, string group, Func<GroupMessage, ValueTask> onMessage)
-        {
-            _layer = layer;
-            Group = group;
-            _onMessage = onMessage;
-            _pump = Task.Run(PumpAsync);
-        }
-
-        public string Group { get; }
-
-        public void Post(GroupMessage message) => _queue.Writer.TryWrite(message);
-
-        private async Task PumpAsync()
-        {
-            await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
-            {
-                try
-                {
-                    await _onMessage(message).ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    LogHandlerFailed(_layer._logger, e, message.Group, message.Offset);
-                }
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _layer.Remove(this);
-            _queue.Writer.TryComplete();
-            await _pump.ConfigureAwait(false);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "A subscriber of group {Group} failed on message {Offset}")]
-    private static partial void LogHandlerFailed(ILogger logger, Exception exception, string group, long offset);
 }
