@@ -252,6 +252,63 @@ public sealed partial class EventCommandTests
         return new CommandRun(code, Read(outWriter), Read(errWriter));
     }
 
+    [Fact]
+    public async Task Unsubscribe_removes_the_subscription_and_its_waiting_events_and_later_publishes_skip_it()
+    {
+        await using var app = new CliApp();
+        await SaveSubscriptionAsync(app, "replica", "users.>");
+        await SaveSubscriptionAsync(app, "audit", "users.>");
+        var bus = app.Host.Services.GetRequiredService<IEventBus>();
+        for (var i = 0; i < 3; i++) await bus.PublishAsync("users.changed", i);
+
+        var run = await app.RunAsync("unsubscribe", "replica", "--yes");
+
+        Assert.True(run.ExitCode == CeleriacExitCodes.Success, run.ToString());
+        Assert.Contains("Removed durable subscription 'replica' (users.>) and 3 waiting event(s) of queue 'events:replica'.", run.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("maps durable subscription", run.Err, StringComparison.Ordinal);
+        var receipt = await bus.PublishAsync("users.changed", 4);
+        Assert.Equal(["audit"], receipt.Subscriptions);
+        var store = app.Host.Services.GetRequiredService<IEventStore>();
+        Assert.Equal(["audit"], (await store.GetSubscriptionsAsync()).Select(s => s.Name));
+        var stats = (await app.Transport.GetQueueStatsAsync()).ToDictionary(q => q.Queue, q => q.Ready);
+        Assert.Equal(4, stats["events:audit"]);
+        Assert.Equal(0, stats.GetValueOrDefault("events:replica"));
+    }
+
+    [Fact]
+    public async Task Unsubscribe_with_keep_queue_leaves_the_queued_events()
+    {
+        await using var app = new CliApp();
+        await SaveSubscriptionAsync(app, "replica", "users.>");
+        await app.Host.Services.GetRequiredService<IEventBus>().PublishAsync("users.changed", 1);
+
+        var run = await app.RunAsync("unsubscribe", "replica", "--keep-queue", "--yes");
+
+        Assert.True(run.ExitCode == CeleriacExitCodes.Success, run.ToString());
+        Assert.Contains("its queue 'events:replica' is kept", run.Out, StringComparison.Ordinal);
+        Assert.Empty(await app.Host.Services.GetRequiredService<IEventStore>().GetSubscriptionsAsync());
+        Assert.Equal(1, Assert.Single(await app.Transport.GetQueueStatsAsync(), q => q.Queue == "events:replica").Ready);
+    }
+
+    [Fact]
+    public async Task Unsubscribe_of_an_unknown_or_invalid_name_fails_clearly_and_a_mapped_one_warns()
+    {
+        await using var app = new CliApp();
+        app.Host.MapSubscription("users.>", (int n) => { }, durable: "replica");
+        await SaveSubscriptionAsync(app, "replica", "users.>");
+
+        var unknown = await app.RunAsync("unsubscribe", "nobody", "--yes");
+        var invalid = await app.RunAsync("unsubscribe", "has space", "--yes");
+        var mapped = await app.RunAsync("unsubscribe", "replica", "--yes");
+
+        Assert.True(unknown.ExitCode == CeleriacExitCodes.NotFound, unknown.ToString());
+        Assert.Contains("No durable subscription named 'nobody'.", unknown.Err, StringComparison.Ordinal);
+        Assert.True(invalid.ExitCode == CeleriacExitCodes.UsageError, invalid.ToString());
+        Assert.Contains("Invalid durable subscription name 'has space'", invalid.Err, StringComparison.Ordinal);
+        Assert.True(mapped.ExitCode == CeleriacExitCodes.Success, mapped.ToString());
+        Assert.Contains("this application maps durable subscription 'replica'", mapped.Err, StringComparison.Ordinal);
+    }
+
     private static async Task SaveSubscriptionAsync(CliApp app, string name, string pattern) =>
         await app.Host.Services.GetRequiredService<IEventStore>().SaveSubscriptionAsync(
             new DurableSubscription(name, pattern, "events:" + name, DateTimeOffset.UtcNow));

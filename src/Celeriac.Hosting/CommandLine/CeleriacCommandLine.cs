@@ -117,6 +117,7 @@ internal sealed partial class CeleriacCommandLine
         root.Subcommands.Add(BuildScheduleCommand());
         root.Subcommands.Add(BuildSendCommand());
         root.Subcommands.Add(BuildListenCommand());
+        root.Subcommands.Add(BuildUnsubscribeCommand());
         return root;
     }
 
