@@ -22,6 +22,7 @@ internal sealed class InMemoryChannelLayer(IOptions<ChannelLayerOptions> options
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (IReadOnlyDictionary<string, IReadOnlyList<GroupMember>> Members, DateTimeOffset ExpiresAt)> _nodes = new(StringComparer.Ordinal);
+    private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
 
     public ValueTask<GroupMessage> GroupSendAsync(string group, object message, CancellationToken cancellationToken = default)
     {
@@ -37,6 +38,7 @@ internal sealed class InMemoryChannelLayer(IOptions<ChannelLayerOptions> options
             g.History.Enqueue(sent);
             while (g.History.Count > _options.HistoryLength) g.History.Dequeue();
             foreach (var s in g.Subscriptions) s.Post(sent);
+            SweepNowAndThen(now);
         }
         return ValueTask.FromResult(sent);
     }
@@ -79,6 +81,25 @@ internal sealed class InMemoryChannelLayer(IOptions<ChannelLayerOptions> options
             return ValueTask.FromResult<IReadOnlyList<GroupMember>>(
                 [.. _nodes.Values.SelectMany(n => n.Members.GetValueOrDefault(group) ?? []).OrderBy(m => m.Since).ThenBy(m => m.Connection, StringComparer.Ordinal)]);
         }
+    }
+
+    /// <summary>
+    /// Once per history window, forgets the groups nobody subscribes to whose history has run out, so a process that
+    /// sent to many short-lived groups (one per user) does not keep them all. A client that comes back to such a group
+    /// is told to reload, as it would be for the expired history.
+    /// </summary>
+    private void SweepNowAndThen(DateTimeOffset now)
+    {
+        if (now < _nextSweep) return;
+        _nextSweep = now + _options.HistoryWindow;
+        foreach (var idle in _groups.Where(g => g.Value.Subscriptions.Count == 0 && now - g.Value.LastSentAt > _options.HistoryWindow).Select(g => g.Key).ToList())
+            _groups.Remove(idle);
+    }
+
+    /// <summary>Groups held now (for tests).</summary>
+    internal int GroupCount
+    {
+        get { lock (_gate) return _groups.Count; }
     }
 
     private Group GroupOf(string group)
