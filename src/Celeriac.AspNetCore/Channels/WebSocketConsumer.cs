@@ -95,8 +95,9 @@ public abstract class WebSocketConsumer
     public ValueTask AcceptAsync(string? subProtocol = null) => Connection.AcceptAsync(subProtocol);
 
     /// <summary>
-    /// Closes the connection after the frames already queued are sent. Before <see cref="AcceptAsync"/>, refuses it
-    /// (HTTP 403). <see cref="OnDisconnectAsync"/> follows; no other handler is called after this.
+    /// Closes the connection after the frames already queued are sent; <see cref="OnDisconnectAsync"/> follows and no
+    /// other handler is called after this. Before <see cref="AcceptAsync"/>, refuses it (HTTP 403): a connection that
+    /// was never accepted gets no <see cref="OnDisconnectAsync"/>.
     /// </summary>
     /// <param name="status">The close code: a standard one or 3000–4999 for the application.</param>
     /// <param name="reason">A short reason, at most 123 UTF-8 bytes.</param>
