@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using Celeriac.Transport;
 
 namespace Celeriac.Sqlite;
@@ -11,15 +12,21 @@ namespace Celeriac.Sqlite;
 /// this process's receivers (when something was queued) and listeners; other processes learn of it through their
 /// change monitor (<c>PRAGMA data_version</c>).
 /// <para>
-/// A live listener starts at the log's current <c>MAX(seq)</c> when <see cref="ListenAsync"/> is called, and reads
-/// rows after its cursor in batches on the pooled read connections whenever the engine signals a change. The log is
-/// pruned now and then (rows older than <see cref="RetainMs"/>, or more than <see cref="RetainRows"/> behind the
-/// newest); the newest row is always kept, so <c>seq</c> never goes back and a cursor never skips a new event.
-/// A listener that falls further behind than that misses what was pruned, as the contract allows.
+/// A live listener starts at the log's current <c>MAX(seq)</c> when <see cref="ListenAsync"/> is called. One feed per
+/// store (per process) reads the rows after its cursor in batches on the pooled read connections whenever the engine
+/// signals a change, while at least one listener listens, and hands each row to every listener whose start is before
+/// it: however many listeners a process has, the log is read once. A listener joining a running feed that has
+/// already read past its start gets the rows in between read for it first. The log is pruned now and then (rows older
+/// than <see cref="RetainMs"/>, or more than <see cref="RetainRows"/> behind the newest); the newest row is always
+/// kept, so <c>seq</c> never goes back and a cursor never skips a new event. A listener more than
+/// <see cref="ListenerCapacity"/> events behind loses the oldest, as the contract allows.
 /// </para>
 /// </summary>
 internal sealed class SqliteEventStore(SqliteEngine engine) : IEventStore
 {
+    /// <summary>Events a listener may fall behind by before the oldest are dropped.</summary>
+    internal const int ListenerCapacity = 10_000;
+
     /// <summary>How long an event stays in the log for listeners that lag behind.</summary>
     internal const long RetainMs = 60_000;
 
@@ -57,6 +64,35 @@ internal sealed class SqliteEventStore(SqliteEngine engine) : IEventStore
 
     private int _sincePrune;
     private long _nextPruneMs;
+
+    private readonly Lock _gate = new();
+    private Listener[] _listeners = [];
+    private Feed? _feed;
+
+    /// <summary>One listener: where it started, and its queue.</summary>
+    private sealed class Listener(long after)
+    {
+        public long After { get; } = after;
+
+        public Channel<PublishedEvent> Queue { get; } = Channel.CreateBounded<PublishedEvent>(
+            new BoundedChannelOptions(ListenerCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true });
+
+        public void Post(List<(long Seq, PublishedEvent Event)> batch)
+        {
+            foreach (var (seq, published) in batch)
+            {
+                if (seq > After) Queue.Writer.TryWrite(published);
+            }
+        }
+    }
+
+    /// <summary>The running feed: the newest <c>seq</c> it has handed out (under the gate) and how to stop it.</summary>
+    private sealed class Feed(long cursor)
+    {
+        public long Cursor { get; set; } = cursor;
+
+        public CancellationTokenSource Stop { get; } = new();
+    }
 
     public async ValueTask SaveSubscriptionAsync(DurableSubscription subscription, CancellationToken cancellationToken = default)
     {
@@ -182,22 +218,108 @@ internal sealed class SqliteEventStore(SqliteEngine engine) : IEventStore
 
     private async IAsyncEnumerable<PublishedEvent> ListenAfterAsync(long after, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        var listener = Join(after, cancellationToken);
+        try
+        {
+            var queue = listener.Queue.Reader;
+            while (await queue.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (queue.TryRead(out var published)) yield return published;
+            }
+        }
+        finally
+        {
+            Leave(listener);
+        }
+    }
+
+    /// <summary>Adds a listener starting after <paramref name="after"/>; starts the feed, or catches up with the running one.</summary>
+    private Listener Join(long after, CancellationToken cancellationToken)
+    {
+        var listener = new Listener(after);
+        lock (_gate)
+        {
+            if (_feed is null)
+            {
+                var feed = _feed = new Feed(after);
+                _ = Task.Run(() => RunFeedAsync(feed), CancellationToken.None);
+            }
+            else
+            {
+                // The feed may have handed out rows after this listener's start before it joined: read those for it.
+                for (var cursor = after; cursor < _feed.Cursor;)
+                {
+                    var batch = engine.Read(static (db, after) => ReadBatch(db, after), cursor, cancellationToken);
+                    if (batch.Count == 0) break;
+                    batch.RemoveAll(row => row.Seq > _feed.Cursor);
+                    listener.Post(batch);
+                    cursor = batch.Count == 0 ? long.MaxValue : batch[^1].Seq;
+                }
+            }
+            _listeners = [.. _listeners, listener];
+        }
+        return listener;
+    }
+
+    private void Leave(Listener listener)
+    {
+        Feed? stopped = null;
+        lock (_gate)
+        {
+            _listeners = [.. _listeners.Where(l => l != listener)];
+            if (_listeners.Length == 0)
+            {
+                stopped = _feed;
+                _feed = null;
+            }
+        }
+        stopped?.Stop.Cancel();
+    }
+
+    /// <summary>
+    /// Reads the log after the feed's cursor whenever the engine signals a change, and hands each batch to the
+    /// listeners; a feed that is no longer the current one hands out nothing more. A failure (the store closing) ends
+    /// every listener with it.
+    /// </summary>
+    private async Task RunFeedAsync(Feed feed)
+    {
         // Registered before the first read, so the monitor watches other processes from then on.
         engine.EnterEventWait();
+        var cursor = feed.Cursor;
         try
         {
             while (true)
             {
                 // Taken before the read: a publish committed during the read completes this signal.
                 var changed = engine.EventsChanged;
-                var batch = engine.Read(static (db, after) => ReadBatch(db, after), after, cancellationToken);
-                foreach (var (seq, published) in batch)
+                var batch = engine.Read(static (db, after) => ReadBatch(db, after), cursor, feed.Stop.Token);
+                if (batch.Count > 0)
                 {
-                    after = seq;
-                    yield return published;
+                    cursor = batch[^1].Seq;
+                    lock (_gate)
+                    {
+                        if (_feed != feed) return;
+                        foreach (var listener in _listeners) listener.Post(batch);
+                        feed.Cursor = cursor;
+                    }
                 }
                 if (batch.Count == ListenBatch) continue;
-                await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await changed.WaitAsync(feed.Stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (feed.Stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            lock (_gate)
+            {
+                if (_feed == feed)
+                {
+                    foreach (var listener in _listeners) listener.Queue.Writer.TryComplete(e);
+                    _listeners = [];
+                    _feed = null;
+                }
             }
         }
         finally

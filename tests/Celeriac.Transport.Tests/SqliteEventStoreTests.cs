@@ -12,6 +12,34 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
 
     /// <summary>A second engine (its own writer connection and change monitor) on the same file, as another process.</summary>
     protected override TransportHarness OpenSecond(TransportHarness first) => Fixtures.Sqlite(_path!, first.Time);
+
+    [Fact]
+    public async Task Listeners_of_one_store_share_its_feed_and_each_starts_where_it_was_called()
+    {
+        await using var a = Open(TimeProvider.System);
+        await using var b = OpenSecond(a);
+        await using var first = new Listener(a.Events);
+        await first.ReadyAsync(b.Events);
+        for (var i = 1; i <= 20; i++) await b.Events.PublishAsync(Event("e" + i));
+        Assert.Equal(Ids(1, 20), (await first.TakeAsync(20)).Select(e => e.Id));
+
+        // Called now, enumerated only after the shared feed has read on: what came in between is read for it.
+        using var cancel = new CancellationTokenSource(Bound);
+        var late = a.Events.ListenAsync(cancel.Token).GetAsyncEnumerator(cancel.Token);
+        for (var i = 21; i <= 30; i++) await b.Events.PublishAsync(Event("e" + i));
+        Assert.Equal(Ids(21, 30), (await first.TakeAsync(10)).Select(e => e.Id));
+        await using var second = new Listener(a.Events);                 // joins the running feed
+        for (var i = 31; i <= 35; i++) await b.Events.PublishAsync(Event("e" + i));
+
+        var lateIds = new List<string>();
+        while (lateIds.Count < 15 && await late.MoveNextAsync()) lateIds.Add(late.Current.Id);
+        await late.DisposeAsync();
+        Assert.Equal(Ids(21, 35), lateIds);
+        Assert.Equal(Ids(31, 35), (await second.TakeAsync(5)).Select(e => e.Id));
+        Assert.Equal(Ids(31, 35), (await first.TakeAsync(5)).Select(e => e.Id));
+    }
+
+    private static IEnumerable<string> Ids(int from, int to) => Enumerable.Range(from, to - from + 1).Select(i => "e" + i);
 }
 
 /// <summary>What only the SQLite event store promises: the event log is pruned without losing its place, and a file of an older schema is brought up to date.</summary>
@@ -117,6 +145,5 @@ public sealed class SqliteEventLogTests : IDisposable
         using var version = check.CreateCommand();
         version.CommandText = "PRAGMA user_version;";
         Assert.Equal((long)SqliteSchema.Version, (long)version.ExecuteScalar()!);
-        Assert.Equal(4, SqliteSchema.Version);
     }
 }
