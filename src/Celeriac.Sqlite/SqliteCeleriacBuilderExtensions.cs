@@ -13,9 +13,10 @@ namespace Celeriac;
 public static class SqliteCeleriacBuilderExtensions
 {
     /// <summary>
-    /// Uses one SQLite file (WAL mode) as the durable queue, result store, lock table, beat schedule store and event
-    /// store (durable subscriptions and the log live listeners read). Several processes on the same machine
-    /// may use the same file. Replaces any transport or result store registered before.
+    /// Uses one SQLite file (WAL mode) as the durable queue, result store, lock table, beat schedule store, event
+    /// store (durable subscriptions and the log live listeners read) and channel layer (WebSocket groups shared by
+    /// every process on the file). Several processes on the same machine may use the same file. Replaces any
+    /// transport, store or channel layer registered before.
     /// </summary>
     /// <param name="builder">The Celeriac builder.</param>
     /// <param name="path">Path of the database file; its directory is created when missing.</param>
@@ -48,6 +49,10 @@ public static class SqliteCeleriacBuilderExtensions
         services.AddSingleton<ILockProvider>(sp => new SqliteLockProvider(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IScheduleStore>(sp => new SqliteScheduleStore(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IEventStore>(sp => new SqliteEventStore(sp.GetRequiredService<SqliteEngine>()));
+        services.AddSingleton<IChannelLayer>(sp => new SqliteChannelLayer(
+            sp.GetRequiredService<SqliteEngine>(),
+            sp.GetRequiredService<IOptions<ChannelLayerOptions>>().Value,
+            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<SqliteChannelLayer>() ?? NullLogger.Instance));
         return builder;
     }
 }

@@ -2,7 +2,7 @@ namespace Celeriac.Sqlite;
 
 /// <summary>
 /// The change monitor: notices commits made by other processes (or other engines on the same file) so that waiting
-/// receives, result waits and event listeners in this process wake. While at least one caller waits, it asks the
+/// receives, result waits, event listeners and the channel feed in this process wake. While at least one caller waits, it asks the
 /// writer connection for <c>PRAGMA data_version</c> every <see cref="SqliteOptions.PollInterval"/>; that number changes
 /// when another connection commits, never for this process's own commits (those wake waiters directly). When nobody waits it
 /// sleeps on a signal and costs nothing.
@@ -21,6 +21,11 @@ internal sealed partial class SqliteEngine
     public void EnterEventWait() => EnterWait();
 
     public void ExitEventWait() => ExitWait();
+
+    /// <summary>Marks the channel feed as running, so the monitor watches for other processes' group sends.</summary>
+    public void EnterGroupWait() => EnterWait();
+
+    public void ExitGroupWait() => ExitWait();
 
     private void EnterWait()
     {
@@ -65,6 +70,7 @@ internal sealed partial class SqliteEngine
             {
                 PulseMessages();
                 PulseEvents();
+                PulseGroups();
                 ResultWaiters.CompleteAll();
             }
             last = version;

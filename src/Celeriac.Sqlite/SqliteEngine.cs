@@ -33,6 +33,7 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
     private Task _monitorLoop = Task.CompletedTask;
     private TaskCompletionSource _messagesChanged = NewSignal();
     private TaskCompletionSource _eventsChanged = NewSignal();
+    private TaskCompletionSource _groupsChanged = NewSignal();
     private int _receiveWaiters;
 
     public SqliteEngine(SqliteOptions options, TimeProvider time, ILogger logger)
@@ -73,6 +74,15 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
     /// </summary>
     public Task EventsChanged => Volatile.Read(ref _eventsChanged).Task;
 
+    /// <summary>
+    /// Completes at the next commit that may have appended group messages: a group send of this process, any commit
+    /// seen from another process (while a channel feed is registered with <see cref="EnterGroupWait"/>), or dispose.
+    /// </summary>
+    public Task GroupsChanged => Volatile.Read(ref _groupsChanged).Task;
+
+    /// <summary>How often the change monitor looks for other processes' commits.</summary>
+    public TimeSpan PollInterval => _options.PollInterval;
+
     public long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Marks one more receive as waiting, so commits pulse <see cref="MessagesChanged"/> and the monitor runs.</summary>
@@ -97,6 +107,9 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
 
     /// <summary>Wakes every event listener so it reads the log again.</summary>
     public void PulseEvents() => Interlocked.Exchange(ref _eventsChanged, NewSignal()).TrySetResult();
+
+    /// <summary>Wakes the channel feed so it reads the group messages again.</summary>
+    public void PulseGroups() => Interlocked.Exchange(ref _groupsChanged, NewSignal()).TrySetResult();
 
     /// <summary>Opens the file and starts the loops, once. Throws what opening threw, and tries again on the next call.</summary>
     public void EnsureStarted()
@@ -213,6 +226,7 @@ internal sealed partial class SqliteEngine : IAsyncDisposable, IDisposable
         _stop.Cancel();
         PulseMessages(force: true);
         PulseEvents();
+        PulseGroups();
         ResultWaiters.CompleteAll();
         return true;
     }

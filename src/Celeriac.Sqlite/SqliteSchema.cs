@@ -7,13 +7,15 @@ namespace Celeriac.Sqlite;
 /// Each receive first promotes the waiting rows of its queues whose time has come, then takes from the head of the
 /// ready index, so its cost does not grow with the number of delayed or leased messages.
 /// Versions: 2 added <c>locks</c>, 3 added <c>schedules</c> (beat), 4 added <c>subscriptions</c> (durable event
-/// subscriptions) and <c>events</c> (the short log that live event listeners read by <c>seq</c>); every statement is
+/// subscriptions) and <c>events</c> (the short log that live event listeners read by <c>seq</c>), 5 added the channel
+/// layer's <c>channel_groups</c> (offset counters), <c>channel_history</c>, <c>channel_feed</c> (the short log that
+/// each process's channel feed reads by <c>seq</c>) and <c>channel_members</c>; every statement is
 /// <c>IF NOT EXISTS</c>, so an older file is brought up to date by running them all again.
 /// </summary>
 internal static class SqliteSchema
 {
     /// <summary>Schema version written to <c>PRAGMA user_version</c>.</summary>
-    public const int Version = 4;
+    public const int Version = 5;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS messages(
@@ -80,5 +82,31 @@ internal static class SqliteSchema
             subject TEXT NOT NULL,
             body TEXT NOT NULL,
             published_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS channel_groups(
+            name TEXT PRIMARY KEY,
+            last_offset INTEGER NOT NULL,
+            last_sent_at INTEGER NOT NULL,
+            history_until INTEGER) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS channel_groups_history ON channel_groups(history_until) WHERE history_until IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS channel_history(
+            group_name TEXT NOT NULL,
+            group_offset INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            sent_at INTEGER NOT NULL,
+            PRIMARY KEY(group_name, group_offset));
+        CREATE TABLE IF NOT EXISTS channel_feed(
+            seq INTEGER PRIMARY KEY,
+            group_name TEXT NOT NULL,
+            group_offset INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            sent_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS channel_members(
+            node TEXT NOT NULL,
+            group_name TEXT NOT NULL,
+            members TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY(node, group_name));
+        CREATE INDEX IF NOT EXISTS channel_members_group ON channel_members(group_name, expires_at);
+        CREATE INDEX IF NOT EXISTS channel_members_expires ON channel_members(expires_at);
         """;
 }
