@@ -9,23 +9,28 @@ using Xunit.Abstractions;
 namespace Celeriac.IntegrationTests;
 
 /// <summary>
-/// The channel layer across processes on Redis: clients are connected to two web processes (Celeriac.TestWeb), a
-/// worker process (Celeriac.TestWorker) sends to their group, and every client of both gets every message in order;
-/// the members of a web process killed with SIGKILL disappear from the group.
+/// The channel layer across processes, on Redis and on a SQLite file: clients are connected to two web processes
+/// (Celeriac.TestWeb), a worker process (Celeriac.TestWorker) sends to their group, and every client of both gets every
+/// message in order; a send from a third process reaches a client within a bounded latency; the members of a web
+/// process killed with SIGKILL disappear from the group. Each store's class is a one-line subclass.
 /// </summary>
-public sealed class ChannelProcessTests(RedisServer redis, ITestOutputHelper output) : IClassFixture<RedisServer>, IDisposable
+public abstract class ChannelProcessTests(ITestOutputHelper output) : IDisposable
 {
     private const int ClientsPerWeb = 5;
     private const int Messages = 30;
-    private readonly string _dir = Directory.CreateTempSubdirectory("celeriac-channels-").FullName;
+    private const int LatencyProbes = 20;
+
+    protected string Dir { get; } = Directory.CreateTempSubdirectory("celeriac-channels-").FullName;
+
+    internal abstract Store CreateStore();
 
     [Fact]
     public async Task A_worker_process_sends_to_a_group_and_clients_of_two_web_processes_all_get_it_in_order()
     {
-        var store = new RedisStore(redis.Configuration, redis.NewPrefix());
+        var store = CreateStore();
         using var webA = WebProcess.Start(store);
         using var webB = WebProcess.Start(store);
-        using var worker = new WorkerProcess(store, Path.Combine(_dir, "worker.log"), concurrency: 1, prefetch: 0);
+        using var worker = new WorkerProcess(store, Path.Combine(Dir, "worker.log"), concurrency: 1, prefetch: 0);
         await worker.WaitReadyAsync(TimeSpan.FromSeconds(60));
         var urlA = await webA.WaitForUrlAsync(TimeSpan.FromSeconds(60));
         var urlB = await webB.WaitForUrlAsync(TimeSpan.FromSeconds(60));
@@ -60,6 +65,25 @@ public sealed class ChannelProcessTests(RedisServer redis, ITestOutputHelper out
             return numbers;
         }));
         Assert.All(received, numbers => Assert.Equal(Enumerable.Range(1, Messages), numbers));
+
+        // Latency: this process sends, one at a time; a client of web process A receives (on SQLite: a commit seen by
+        // A's change monitor, at most a poll interval later, then the socket).
+        var latencies = new List<TimeSpan>();
+        for (var n = 1; n <= LatencyProbes; n++)
+        {
+            var clock = Stopwatch.StartNew();
+            await layer.GroupSendAsync("news", new { type = "probe", n });
+            while (true)
+            {
+                var frame = await ReceiveAsync(clients[0]);
+                if (Kind(frame) == "message" && frame.GetProperty("message").GetProperty("n").GetInt32() == n) break;
+            }
+            latencies.Add(clock.Elapsed);
+        }
+        latencies.Sort();
+        var p50 = latencies[latencies.Count / 2];
+        output.WriteLine($"send -> WebSocket client in another process: p50 {p50.TotalMilliseconds:N1} ms, max {latencies[^1].TotalMilliseconds:N1} ms ({LatencyProbes} sequential sends)");
+        Assert.True(p50 < TimeSpan.FromSeconds(1), $"p50 latency {p50}");
 
         // A web process that dies takes its members with it (its report expires after three report intervals).
         webB.Kill();
@@ -96,7 +120,8 @@ public sealed class ChannelProcessTests(RedisServer redis, ITestOutputHelper out
 
     public void Dispose()
     {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        GC.SuppressFinalize(this);
     }
 
     /// <summary>A Celeriac.TestWeb child process serving `web` on a free loopback port.</summary>
@@ -149,4 +174,14 @@ public sealed class ChannelProcessTests(RedisServer redis, ITestOutputHelper out
             _process.Dispose();
         }
     }
+}
+
+public sealed class SqliteChannelProcessTests(ITestOutputHelper output) : ChannelProcessTests(output)
+{
+    internal override Store CreateStore() => new SqliteStore(Path.Combine(Dir, "channels.db"));
+}
+
+public sealed class RedisChannelProcessTests(RedisServer redis, ITestOutputHelper output) : ChannelProcessTests(output), IClassFixture<RedisServer>
+{
+    internal override Store CreateStore() => new RedisStore(redis.Configuration, redis.NewPrefix());
 }
