@@ -8,7 +8,8 @@ namespace Celeriac;
 /// short history with increasing offsets, so a client that reconnects soon gets exactly what it missed.
 /// </summary>
 /// <remarks>
-/// The in-memory layer serves one process; <c>UseRedis</c> replaces it with one shared by every process on the Redis.
+/// The in-memory layer serves one process; <c>UseSqlite</c> replaces it with one shared by the processes on the same
+/// file (one machine), <c>UseRedis</c> with one shared by every process on the Redis.
 /// Group names are 1–100 ASCII letters, digits, <c>-</c>, <c>_</c> and <c>.</c> (as in Django Channels).
 /// </remarks>
 public interface IChannelLayer
