@@ -22,6 +22,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo service redis-server stop >/dev/null 2>&1 || true
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable redis-server >/dev/null 2>&1 || true; fi
 fi
+# The CleanEnergy PostgreSQL tests start their own private server (initdb + pg_ctl, free loopback port, temp directory);
+# install Debian's package when its binaries are missing.
+if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null; }; then
+    echo "installing postgresql failed: the PostgreSQL tests will fail" >&2
+  fi
+  # The package may start the system cluster on 5432; the tests never use it, so do not leave it running.
+  $sudo service postgresql stop >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable postgresql >/dev/null 2>&1 || true; fi
+fi
 # The browser tests drive the system's Chromium headless (through Playwright's bundled driver: no browser download);
 # install Debian's package when missing. Nothing is started here: each test starts and stops its own browser.
 if [ ! -x /usr/bin/chromium ]; then
