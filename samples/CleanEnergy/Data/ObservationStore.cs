@@ -12,7 +12,9 @@ internal sealed record Reading(string Name, ObservationKind Kind, double? Number
 /// <summary>
 /// Writes and reads observations. Writes are idempotent: each reading is an <c>INSERT … ON CONFLICT (source, name,
 /// time) DO NOTHING</c> against the unique index, so a redelivered task (or two workers polling at once) stores a
-/// reading once without a racy check-then-insert; SQLite and PostgreSQL both speak this form.
+/// reading once without a racy check-then-insert; SQLite and PostgreSQL both speak this form. A batch is written in key
+/// order: on PostgreSQL a conflicting insert waits for the other transaction's row, so two writers of the same readings
+/// in different orders would deadlock (SQLite, with one writer at a time, never shows it).
 /// </summary>
 internal sealed class ObservationStore(EnergyDb db)
 {
@@ -27,7 +29,7 @@ internal sealed class ObservationStore(EnergyDb db)
         {
             inserted = 0;
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-            foreach (var r in readings)
+            foreach (var r in readings.OrderBy(r => r.Name, StringComparer.Ordinal).ThenBy(r => r.Time))
             {
                 var kind = EnergyDb.KindName(r.Kind);
                 var time = DateTime.SpecifyKind(r.Time, DateTimeKind.Utc);
