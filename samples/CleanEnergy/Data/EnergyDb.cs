@@ -68,9 +68,9 @@ internal sealed class EnergyDb(DbContextOptions<EnergyDb> options) : DbContext(o
         modelBuilder.Entity<User>(e =>
         {
             e.ToTable("users");
-            e.Property(u => u.UserName).HasMaxLength(100);
-            e.Property(u => u.DisplayName).HasMaxLength(200);
-            e.Property(u => u.Email).HasMaxLength(200);
+            e.Property(u => u.UserName).HasMaxLength(User.UserNameMaxLength);
+            e.Property(u => u.DisplayName).HasMaxLength(User.DisplayNameMaxLength);
+            e.Property(u => u.Email).HasMaxLength(User.EmailMaxLength);
             e.HasIndex(u => u.UserName).IsUnique();
         });
 

@@ -92,6 +92,9 @@ internal sealed class HourlyAggregate
 /// <summary>A user account. This app is the master of users; replicated fields are user name, display name and email.</summary>
 internal sealed class User
 {
+    /// <summary>The column sizes of <see cref="UserName"/>, <see cref="DisplayName"/> and <see cref="Email"/> (PostgreSQL enforces them; SQLite does not).</summary>
+    public const int UserNameMaxLength = 100, DisplayNameMaxLength = 200, EmailMaxLength = 200;
+
     public int Id { get; set; }
     public required string UserName { get; set; }
     public required string DisplayName { get; set; }

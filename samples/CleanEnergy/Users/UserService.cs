@@ -34,17 +34,17 @@ internal sealed class UserService(EnergyDb db, ITaskClient tasks, TimeProvider t
         db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.UserName == userName, cancellationToken);
 
     /// <summary>Creates a user and publishes it (op <c>upsert</c>, version 1).</summary>
-    /// <exception cref="ArgumentException">A blank user name or display name, or the user name is taken.</exception>
+    /// <exception cref="ArgumentException">A blank user name or display name, a field longer than its column, or the user name is taken.</exception>
     public async Task<User> CreateAsync(string userName, string displayName, string email, string password, CancellationToken cancellationToken = default)
     {
-        userName = Required(userName, nameof(userName));
+        userName = Required(userName, User.UserNameMaxLength, nameof(userName));
         if (await db.Users.AnyAsync(u => u.UserName == userName, cancellationToken))
             throw new ArgumentException($"The user name '{userName}' is taken.", nameof(userName));
         var user = new User
         {
             UserName = userName,
-            DisplayName = Required(displayName, nameof(displayName)),
-            Email = email?.Trim() ?? "",
+            DisplayName = Required(displayName, User.DisplayNameMaxLength, nameof(displayName)),
+            Email = Bounded(email?.Trim() ?? "", User.EmailMaxLength, nameof(email)),
             UpdatedAt = time.GetUtcNow().UtcDateTime,
             Version = 1,
         };
@@ -60,12 +60,13 @@ internal sealed class UserService(EnergyDb db, ITaskClient tasks, TimeProvider t
     /// whether <c>users.changed</c> will be published.
     /// </summary>
     /// <exception cref="KeyNotFoundException">No user has <paramref name="id"/>.</exception>
+    /// <exception cref="ArgumentException">A blank user name or display name, or a field longer than its column.</exception>
     public async Task<bool> UpdateAsync(int id, string? userName = null, string? displayName = null, string? email = null, CancellationToken cancellationToken = default)
     {
         var user = await db.Users.FirstOrDefaultAsync(u => u.Id == id, cancellationToken) ?? throw new KeyNotFoundException($"No user has id {id}.");
-        if (userName is not null) user.UserName = Required(userName, nameof(userName));
-        if (displayName is not null) user.DisplayName = Required(displayName, nameof(displayName));
-        if (email is not null) user.Email = email.Trim();
+        if (userName is not null) user.UserName = Required(userName, User.UserNameMaxLength, nameof(userName));
+        if (displayName is not null) user.DisplayName = Required(displayName, User.DisplayNameMaxLength, nameof(displayName));
+        if (email is not null) user.Email = Bounded(email.Trim(), User.EmailMaxLength, nameof(email));
         var entry = db.Entry(user);
         var replicated = entry.Property(u => u.UserName).IsModified && entry.Property(u => u.UserName).OriginalValue != user.UserName
             || entry.Property(u => u.DisplayName).IsModified && entry.Property(u => u.DisplayName).OriginalValue != user.DisplayName
@@ -133,6 +134,13 @@ internal sealed class UserService(EnergyDb db, ITaskClient tasks, TimeProvider t
     private ValueTask<TaskHandle> SendChangeAsync(int userId, string op, long version, CancellationToken cancellationToken) =>
         tasks.SendAsync(PublishTask, new { userId, op, version }, o => o.IdempotencyKey = $"users.changed:{userId}:{version}", cancellationToken);
 
-    private static string Required(string value, string name) =>
-        string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"{name} must not be blank.", name) : value.Trim();
+    private static string Required(string value, int maxLength, string name) =>
+        string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"{name} must not be blank.", name) : Bounded(value.Trim(), maxLength, name);
+
+    /// <summary>
+    /// Refuses a value longer than its column here, on every database: PostgreSQL would refuse it at the save (a
+    /// <see cref="DbUpdateException"/>, which the pages report as a taken user name) and SQLite would store it whole.
+    /// </summary>
+    private static string Bounded(string value, int maxLength, string name) =>
+        value.Length > maxLength ? throw new ArgumentException($"{name} must be at most {maxLength} characters.", name) : value;
 }
