@@ -7,12 +7,13 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace CleanEnergy.Tests;
 
-public sealed class DeviceTaskTests
+/// <summary>Runs on SQLite and on PostgreSQL: see <see cref="EnergyDatabaseTests"/>.</summary>
+public abstract class DeviceTaskTests(PostgresServer? postgres) : EnergyDatabaseTests(postgres)
 {
     [Fact]
     public async Task Seeding_imports_the_vendors_devices_and_the_demo_users()
     {
-        await using var app = await EnergyTestApp.StartAsync();
+        await using var app = await StartAppAsync();
         var devices = await app.DevicesAsync();
         Assert.Equal(["vx-1001", "vx-1002", "vx-1003", "vx-1004", "vx-1005", "vx-1006"], devices.Select(d => d.VendorId));
         Assert.All(devices, d => Assert.True(d.Reachable));
@@ -28,7 +29,7 @@ public sealed class DeviceTaskTests
     {
         // The vendor's clock stands still, so every read reports the same reportedAt: the same reading.
         var vendorClock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
-        await using var app = await EnergyTestApp.StartAsync(vendorClock: vendorClock);
+        await using var app = await StartAppAsync(vendorClock: vendorClock);
         var device = (await app.DevicesAsync()).First(d => d.VendorId == "vx-1002");   // the boiler: several readings
         int Rows(EnergyDb db) => db.Observations.Count(o => o.DeviceId == device.Id);
 
@@ -68,6 +69,27 @@ public sealed class DeviceTaskTests
         Assert.All(interactions, i => Assert.Equal(("ok", 200), (i.Outcome, i.StatusCode ?? 0)));
     }
 
+    [Fact]
+    public async Task Concurrent_writers_of_the_same_new_readings_store_each_once()
+    {
+        await using var app = await StartAppAsync();
+        var device = (await app.DevicesAsync())[0];
+        var time = new DateTime(2026, 3, 1, 12, 0, 0, DateTimeKind.Utc).AddTicks(1234567);   // finer than a microsecond
+        List<Reading> readings = [.. Enumerable.Range(0, 12).Select(i => Reading.OfNumber($"series{i}", i, time))];
+
+        // Eight writers at once, half of them in the opposite order (two tasks that saw one report differently).
+        var stored = await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(() =>
+            app.WithServiceAsync<ObservationStore, int>(s => s.AddAsync(device.Id, w % 2 == 0 ? readings : [.. Enumerable.Reverse(readings)], default)))));
+
+        Assert.Equal(readings.Count, stored.Sum());
+        var rows = await app.WithDbAsync(db => db.Observations.AsNoTracking().Where(o => o.DeviceId == device.Id).ToListAsync());
+        Assert.Equal(readings.Count, rows.Count);
+        Assert.All(rows, o => Assert.Equal(DateTimeKind.Utc, o.Time.Kind));
+        // The same reading again, with the time as another provider or a JSON round trip hands it back, is still a repeat.
+        Assert.Equal(0, await app.WithServiceAsync<ObservationStore, int>(s => s.AddAsync(device.Id, [readings[0] with { Time = rows[0].Time }], default)));
+        Assert.Equal(0, await app.WithServiceAsync<ObservationStore, int>(s => s.AddAsync(device.Id, [readings[0] with { Time = DateTime.SpecifyKind(time, DateTimeKind.Unspecified) }], default)));
+    }
+
     private static async Task WaitUntilQueueEmptyAsync(EnergyTestApp app)
     {
         var transport = app.Host.Services.GetService(typeof(Celeriac.Transport.ITaskTransport)) as Celeriac.Transport.ITaskTransport;
@@ -85,7 +107,7 @@ public sealed class DeviceTaskTests
     [Fact]
     public async Task Decide_switches_devices_on_when_the_grid_is_clean_and_off_when_it_is_dirty()
     {
-        await using var app = await EnergyTestApp.StartAsync();
+        await using var app = await StartAppAsync();
         var devices = await app.DevicesAsync();
 
         // No grid signal yet: nothing to decide on.
@@ -120,7 +142,7 @@ public sealed class DeviceTaskTests
     [Fact]
     public async Task Decide_all_sends_one_decide_per_device_and_a_redelivered_tick_sends_none_twice()
     {
-        await using var app = await EnergyTestApp.StartAsync();
+        await using var app = await StartAppAsync();
         await app.SetGridAsync("clean");
         await app.RunOkAsync<Grid.GridRefresh>("grid.refresh");
 

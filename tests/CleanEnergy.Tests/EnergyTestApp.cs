@@ -17,14 +17,18 @@ namespace CleanEnergy.Tests;
 /// The application as the tests run it: the real vendor simulator in-process on 127.0.0.1:0, a generic host with the
 /// app's domain, tasks and alert forwarding on real SQLite files in a temp directory (the energy database and the
 /// Celeriac queue), and the worker running. Short retry backoffs come from configuration, as an operator would set them.
+/// Given a <see cref="PostgresServer"/>, the energy database is a fresh PostgreSQL database on it instead (the queue
+/// stays on SQLite): the app picks the provider from the connection string, as in production.
 /// </summary>
 internal sealed class EnergyTestApp : IAsyncDisposable
 {
     private readonly DirectoryInfo _directory;
+    private readonly bool _postgres;
 
-    private EnergyTestApp(DirectoryInfo directory, VendorCloudHandle vendor, IHost host)
+    private EnergyTestApp(DirectoryInfo directory, VendorCloudHandle vendor, IHost host, bool postgres)
     {
         _directory = directory;
+        _postgres = postgres;
         Vendor = vendor;
         Host = host;
         Admin = new HttpClient { BaseAddress = vendor.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
@@ -38,9 +42,13 @@ internal sealed class EnergyTestApp : IAsyncDisposable
     public IEventBus Events => Host.Services.GetRequiredService<IEventBus>();
     public IChannelLayer Channels => Host.Services.GetRequiredService<IChannelLayer>();
 
-    public static async Task<EnergyTestApp> StartAsync(int maxRetries = 15, TimeProvider? vendorClock = null, IDictionary<string, string?>? settings = null)
+    public static async Task<EnergyTestApp> StartAsync(int maxRetries = 15, TimeProvider? vendorClock = null, IDictionary<string, string?>? settings = null,
+        PostgresServer? postgres = null)
     {
         var directory = Directory.CreateTempSubdirectory("cleanenergy-tests-");
+        var energy = postgres is null
+            ? $"Data Source={Path.Combine(directory.FullName, "energy.db")}"
+            : await postgres.CreateDatabaseAsync();
         var vendor = await VendorCloudServer.StartAsync(new VendorCloudOptions
         {
             Seed = 42,
@@ -55,7 +63,7 @@ internal sealed class EnergyTestApp : IAsyncDisposable
         builder.Logging.ClearProviders();
         var configuration = new Dictionary<string, string?>
         {
-            ["ConnectionStrings:Energy"] = $"Data Source={Path.Combine(directory.FullName, "energy.db")}",
+            ["ConnectionStrings:Energy"] = energy,
             ["Vendor:BaseUrl"] = vendor.BaseAddress.ToString(),
             ["Vendor:TimeoutSeconds"] = "1",
             ["Energy:Retry:MaxRetries"] = maxRetries.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -73,7 +81,7 @@ internal sealed class EnergyTestApp : IAsyncDisposable
         host.MapEnergyAlertForwarding();
         await host.InitializeEnergyDataAsync(new EnergyCommand("all"));
         await host.StartAsync();
-        return new EnergyTestApp(directory, vendor, host);
+        return new EnergyTestApp(directory, vendor, host, EnergyDatabase.IsPostgres(configuration["ConnectionStrings:Energy"]));
     }
 
     /// <summary>A database context in its own scope (dispose the scope with it).</summary>
@@ -144,6 +152,7 @@ internal sealed class EnergyTestApp : IAsyncDisposable
         if (Host is IAsyncDisposable disposable) await disposable.DisposeAsync(); else Host.Dispose();
         await Vendor.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (_postgres) Npgsql.NpgsqlConnection.ClearAllPools();
         try { _directory.Delete(recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -4,12 +4,13 @@ using Microsoft.EntityFrameworkCore;
 
 namespace CleanEnergy.Tests;
 
-public sealed class RollupTests
+/// <summary>Runs on SQLite and on PostgreSQL: see <see cref="EnergyDatabaseTests"/>.</summary>
+public abstract class RollupTests(PostgresServer? postgres) : EnergyDatabaseTests(postgres)
 {
     [Fact]
     public async Task Rollup_keeps_recent_raw_rows_and_folds_old_ones_into_hourly_aggregates_once()
     {
-        await using var app = await EnergyTestApp.StartAsync(settings: new Dictionary<string, string?> { ["Energy:RawRetentionDays"] = "7" });
+        await using var app = await StartAppAsync(settings: new Dictionary<string, string?> { ["Energy:RawRetentionDays"] = "7" });
         var device = (await app.DevicesAsync())[0];
         var source = Observation.SourceOf(device.Id);
         var now = DateTime.UtcNow;
@@ -71,5 +72,32 @@ public sealed class RollupTests
         Assert.Equal(1, third.RawRows);
         var merged = await app.WithDbAsync(db => db.HourlyAggregates.AsNoTracking().SingleAsync(a => a.Source == source && a.Name == "power" && a.Hour == oldHour));
         Assert.Equal((4, 10.0, 60.0, 30.0), (merged.Count, merged.Min!.Value, merged.Max!.Value, merged.Avg!.Value));
+    }
+
+    [Fact]
+    public async Task Rollups_running_at_once_count_every_raw_row_exactly_once()
+    {
+        await using var app = await StartAppAsync();
+        var device = (await app.DevicesAsync())[0];
+        var source = Observation.SourceOf(device.Id);
+        var now = DateTime.UtcNow;
+        var hour = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc).AddDays(-10);
+        await app.WithDbAsync(async db =>
+        {
+            db.Observations.AddRange(Enumerable.Range(0, 240).Select(i => new Observation
+            {
+                DeviceId = device.Id, Source = source, Name = "power", Kind = ObservationKind.Number, NumberValue = i, Time = hour.AddSeconds(30 * i),
+            }));
+            return await db.SaveChangesAsync();
+        });
+
+        // Four runs at once (the task's lock normally prevents it): each raw row is folded by exactly one of them.
+        var runs = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+            app.WithServiceAsync<ObservationRollup, RollupResult>(r => r.RunAsync(default)))));
+        Assert.Equal(240, runs.Sum(r => r.RawRows));
+        var hours = await app.WithDbAsync(db => db.HourlyAggregates.AsNoTracking().Where(a => a.Source == source).OrderBy(a => a.Hour).ToListAsync());
+        Assert.Equal([hour, hour.AddHours(1)], hours.Select(a => a.Hour));
+        Assert.Equal([(120, 0.0, 119.0, 59.5), (120, 120.0, 239.0, 179.5)], hours.Select(a => (a.Count, a.Min!.Value, a.Max!.Value, a.Avg!.Value)));
+        Assert.Equal(0, await app.WithDbAsync(db => db.Observations.CountAsync(o => o.Source == source)));
     }
 }

@@ -3,12 +3,13 @@ using CleanEnergy.Users;
 
 namespace CleanEnergy.Tests;
 
-public sealed class UserReplicationTests
+/// <summary>Runs on SQLite and on PostgreSQL: see <see cref="EnergyDatabaseTests"/>.</summary>
+public abstract class UserReplicationTests(PostgresServer? postgres) : EnergyDatabaseTests(postgres)
 {
     [Fact]
     public async Task Only_changes_to_replicated_fields_publish_users_changed()
     {
-        await using var app = await EnergyTestApp.StartAsync();
+        await using var app = await StartAppAsync();
         await using var events = await EventRecorder.StartAsync(app.Events, UserChanged.Subject);
         // Version 1 is the seeding. An upsert publishes the user as stored when its task runs, so the seeding's task, if it
         // runs after an edit, repeats the edit's version: replicas keep the newest version, repeats are harmless.
@@ -49,9 +50,27 @@ public sealed class UserReplicationTests
     }
 
     [Fact]
+    public async Task A_field_longer_than_its_column_is_refused_as_invalid_and_nothing_is_stored()
+    {
+        await using var app = await StartAppAsync();
+        var alice = (await app.WithServiceAsync<UserService, CleanEnergy.Data.User?>(s => s.FindByNameAsync("alice")))!;
+        var longName = new string('x', 201);
+        var create = await Assert.ThrowsAsync<ArgumentException>(() => app.WithServiceAsync<UserService, CleanEnergy.Data.User>(s => s.CreateAsync("carol", longName, "", "pw")));
+        Assert.Equal("displayName", create.ParamName);
+        await Assert.ThrowsAsync<ArgumentException>(() => app.WithServiceAsync<UserService, CleanEnergy.Data.User>(s => s.CreateAsync(new string('c', 101), "Carol", "", "pw")));
+        await Assert.ThrowsAsync<ArgumentException>(() => app.WithServiceAsync<UserService, bool>(s => s.UpdateAsync(alice.Id, email: new string('e', 190) + "@example.com")));
+        Assert.Null(await app.WithServiceAsync<UserService, CleanEnergy.Data.User?>(s => s.FindByNameAsync("carol")));
+        Assert.Equal("alice@example.com", (await app.WithServiceAsync<UserService, CleanEnergy.Data.User?>(s => s.FindAsync(alice.Id)))!.Email);
+
+        // At the limit it is stored as given, on every database.
+        var carol = await app.WithServiceAsync<UserService, CleanEnergy.Data.User>(s => s.CreateAsync("carol", new string('y', 200), "", "pw"));
+        Assert.Equal(200, (await app.WithServiceAsync<UserService, CleanEnergy.Data.User?>(s => s.FindAsync(carol.Id)))!.DisplayName.Length);
+    }
+
+    [Fact]
     public async Task Republish_all_publishes_every_user_as_stored_now()
     {
-        await using var app = await EnergyTestApp.StartAsync();
+        await using var app = await StartAppAsync();
         await using var events = await EventRecorder.StartAsync(app.Events, UserChanged.Subject);
         var run = await app.Tasks.SendAsync(UserChanged.RepublishAllTask);
         Assert.Equal(2, await run.GetAsync<int>(TimeSpan.FromSeconds(30)));

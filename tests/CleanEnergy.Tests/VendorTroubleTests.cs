@@ -5,12 +5,13 @@ using Microsoft.EntityFrameworkCore;
 
 namespace CleanEnergy.Tests;
 
-public sealed class VendorTroubleTests
+/// <summary>Runs on SQLite and on PostgreSQL: see <see cref="EnergyDatabaseTests"/>.</summary>
+public abstract class VendorTroubleTests(PostgresServer? postgres) : EnergyDatabaseTests(postgres)
 {
     [Fact]
     public async Task With_30_percent_of_vendor_calls_failing_every_decision_still_completes_through_retries()
     {
-        await using var app = await EnergyTestApp.StartAsync(maxRetries: 15);
+        await using var app = await StartAppAsync(maxRetries: 15);
         var devices = await app.DevicesAsync();
 
         foreach (var (mode, wantOn) in new[] { ("clean", true), ("dirty", false) })
@@ -46,7 +47,7 @@ public sealed class VendorTroubleTests
     [Fact]
     public async Task An_offline_device_raises_exactly_one_alert_per_outage()
     {
-        await using var app = await EnergyTestApp.StartAsync(maxRetries: 3);
+        await using var app = await StartAppAsync(maxRetries: 3);
         await using var events = await EventRecorder.StartAsync(app.Events, "alerts.device.>");
         await using var alerts = await GroupRecorder.StartAsync(app.Channels, "alerts");
         await alerts.WaitUntilForwardingAsync(app.Events);
@@ -106,7 +107,7 @@ public sealed class VendorTroubleTests
     [Fact]
     public async Task An_alert_sent_from_anywhere_reaches_the_alerts_group_as_text()
     {
-        await using var app = await EnergyTestApp.StartAsync();
+        await using var app = await StartAppAsync();
         await using var alerts = await GroupRecorder.StartAsync(app.Channels, "alerts");
         await alerts.WaitUntilForwardingAsync(app.Events);
         await app.Events.PublishAsync("alerts.ops.note", "disk 97% on db-1");   // what `send --on alerts.ops.note "…"` publishes
