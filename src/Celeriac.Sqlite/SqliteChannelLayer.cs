@@ -37,7 +37,7 @@ internal sealed partial class SqliteChannelLayer : IChannelLayer, IAsyncDisposab
     /// <summary>How long a message stays in the feed for processes that lag behind.</summary>
     internal const long FeedRetainMs = 60_000;
 
-    /// <summary>Most messages kept in the feed, whatever their age (written into <see cref="PruneFeed"/>).</summary>
+    /// <summary>Most messages kept in the feed, whatever their age.</summary>
     internal const long FeedRetainRows = 10_000;
 
     /// <summary>Feed rows read at a time (written into <see cref="ReadFeed"/>).</summary>
@@ -72,13 +72,8 @@ internal sealed partial class SqliteChannelLayer : IChannelLayer, IAsyncDisposab
     private const string DeleteExpiredMembers = "DELETE FROM channel_members WHERE expires_at <= @now;";
     private const string ReadMembers = "SELECT members FROM channel_members WHERE group_name = @group AND expires_at > @now;";
 
-    // As the event log's prune: every row before the first one younger than the cutoff and every row more than
-    // FeedRetainRows behind the newest (9999 is FeedRetainRows - 1) goes, never the newest itself.
-    internal const string PruneFeed = """
-        DELETE FROM channel_feed WHERE seq < (
-            SELECT MAX(COALESCE((SELECT seq FROM channel_feed WHERE sent_at >= @cutoff ORDER BY seq LIMIT 1), m), m - 9999)
-            FROM (SELECT MAX(seq) AS m FROM channel_feed));
-        """;
+    /// <summary>Prunes the feed to <see cref="FeedRetainMs"/> (the cutoff) and <see cref="FeedRetainRows"/>.</summary>
+    internal static readonly string PruneFeed = SqliteSchema.PruneLog("channel_feed", "sent_at", FeedRetainRows);
     internal const string PruneHistory = "DELETE FROM channel_history WHERE group_name IN (SELECT name FROM channel_groups WHERE history_until < @now);";
     private const string ClearHistoryUntil = "UPDATE channel_groups SET history_until = NULL WHERE history_until < @now;";
 

@@ -52,15 +52,8 @@ internal sealed class SqliteEventStore(SqliteEngine engine) : IEventStore
     private const string MaxSeq = "SELECT COALESCE(MAX(seq), 0) FROM events;";
     private const string ReadAfter = "SELECT seq, id, subject, body FROM events WHERE seq > @after ORDER BY seq LIMIT 256;";
 
-    // Deletes every row before the first one younger than the cutoff, and every row more than RetainRows behind the
-    // newest (99999 is RetainRows - 1), but never the newest itself (a rowid table reuses MAX(seq) + 1, so an emptied log would restart at 1
-    // and listeners' cursors would skip the new rows). The oldest-first scan stops at the first young row, so the cost
-    // follows the number of rows deleted, not the size of the log.
-    internal const string PruneSql = """
-        DELETE FROM events WHERE seq < (
-            SELECT MAX(COALESCE((SELECT seq FROM events WHERE published_at >= @cutoff ORDER BY seq LIMIT 1), m), m - 99999)
-            FROM (SELECT MAX(seq) AS m FROM events));
-        """;
+    /// <summary>Prunes the log to <see cref="RetainMs"/> (the cutoff) and <see cref="RetainRows"/>.</summary>
+    internal static readonly string PruneSql = SqliteSchema.PruneLog("events", "published_at", RetainRows);
 
     private int _sincePrune;
     private long _nextPruneMs;

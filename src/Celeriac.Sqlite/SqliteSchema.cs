@@ -109,4 +109,17 @@ internal static class SqliteSchema
         CREATE INDEX IF NOT EXISTS channel_members_group ON channel_members(group_name, expires_at);
         CREATE INDEX IF NOT EXISTS channel_members_expires ON channel_members(expires_at);
         """;
+
+    /// <summary>
+    /// The prune of a short log read by <c>seq</c> (<c>events</c>, <c>channel_feed</c>): deletes every row before the
+    /// first one whose <paramref name="timeColumn"/> is at or after <c>@cutoff</c>, and every row more than
+    /// <paramref name="keepRows"/> behind the newest, but never the newest itself (a rowid table reuses
+    /// <c>MAX(seq) + 1</c>, so an emptied log would restart at 1 and readers' cursors would skip the new rows). The
+    /// oldest-first scan stops at the first young row, so the cost follows the rows deleted, not the size of the log.
+    /// </summary>
+    public static string PruneLog(string table, string timeColumn, long keepRows) => $"""
+        DELETE FROM {table} WHERE seq < (
+            SELECT MAX(COALESCE((SELECT seq FROM {table} WHERE {timeColumn} >= @cutoff ORDER BY seq LIMIT 1), m), m - {keepRows - 1})
+            FROM (SELECT MAX(seq) AS m FROM {table}));
+        """;
 }
