@@ -138,19 +138,43 @@ internal sealed partial class RedisConnection : IAsyncDisposable, IDisposable
     /// processed in order; completes once the server has confirmed the subscription. The caller unsubscribes through
     /// the queue (the server subscription ends with the channel's last handler).
     /// </summary>
-    public async Task<ChannelMessageQueue> SubscribeOrderedAsync(RedisChannel channel)
+    public Task<ChannelMessageQueue> SubscribeOrderedAsync(RedisChannel channel) =>
+        WithSubscriberAsync(channel, static (subscriber, channel) => subscriber.SubscribeAsync(channel));
+
+    private Task SubscribeAsync(RedisChannel channel, Action<RedisChannel, RedisValue> handler) =>
+        WithSubscriberAsync(channel, async (subscriber, channel) =>
+        {
+            await subscriber.SubscribeAsync(channel, handler).ConfigureAwait(false);
+            return true;
+        });
+
+    /// <summary>
+    /// Runs a subscribe on the shared subscriber. The multiplexer reports itself connected once its command connection
+    /// is up, and its subscription connection may still be shaking hands: a subscribe then fails at once (commands fail
+    /// fast here), so it is tried again for a few seconds before the failure is passed on. Real time: this waits for a
+    /// socket, not for the application's clock.
+    /// </summary>
+    private async Task<T> WithSubscriberAsync<T>(RedisChannel channel, Func<ISubscriber, RedisChannel, Task<T>> subscribe)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var multiplexer = await _connect.Value.ConfigureAwait(false);
-        return await multiplexer.GetSubscriber().SubscribeAsync(channel).ConfigureAwait(false);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await subscribe(multiplexer.GetSubscriber(), channel).ConfigureAwait(false);
+            }
+            catch (RedisConnectionException) when (attempt < SubscribeAttempts && !_disposed)
+            {
+                await Task.Delay(SubscribePause * attempt, TimeProvider.System).ConfigureAwait(false);
+            }
+        }
     }
 
-    private async Task SubscribeAsync(RedisChannel channel, Action<RedisChannel, RedisValue> handler)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var multiplexer = await _connect.Value.ConfigureAwait(false);
-        await multiplexer.GetSubscriber().SubscribeAsync(channel, handler).ConfigureAwait(false);
-    }
+    /// <summary>Tries of a subscribe while the subscription connection is not up: 50 ms, 100 ms, … apart (2.2 s in all).</summary>
+    private const int SubscribeAttempts = 10;
+
+    private static readonly TimeSpan SubscribePause = TimeSpan.FromMilliseconds(50);
 
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
     {
