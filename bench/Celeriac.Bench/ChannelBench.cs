@@ -3,7 +3,9 @@
 //   memory per idle socket   the server's resident set and managed heap (after a full GC) per connection;
 //   fan-out latency          time from the send request until the last socket received the message, p50/p99/max
 //                            (it includes one loopback HTTP request to trigger GroupSendAsync, ~0.2 ms).
-// Usage: dotnet run -c Release --project bench/Celeriac.Bench -- channels [--sockets 10000] [--sends 50] [--transport memory|redis --redis HOST:PORT]
+// Usage: dotnet run -c Release --project bench/Celeriac.Bench -- channels [--sockets 10000] [--sends 50] [--transport memory|sqlite|redis --redis HOST:PORT]
+// (sqlite: the layer on a fresh file in the temp directory; the send is made in the server process, so this is the
+// local path: a write, then the process's feed reads it at once. Another process's send waits for the poll interval.)
 using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Runtime.InteropServices;
@@ -23,7 +25,7 @@ internal static partial class ChannelBench
     {
         var sockets = new Option<int>("--sockets") { Description = "Connections in the group.", DefaultValueFactory = _ => 10_000 };
         var sends = new Option<int>("--sends") { Description = "Group sends measured.", DefaultValueFactory = _ => 50 };
-        var transport = new Option<string>("--transport") { Description = "memory | redis (the channel layer).", DefaultValueFactory = _ => "memory" };
+        var transport = new Option<string>("--transport") { Description = "memory | sqlite | redis (the channel layer).", DefaultValueFactory = _ => "memory" };
         var redis = new Option<string>("--redis") { Description = "Redis configuration for --transport redis.", DefaultValueFactory = _ => "127.0.0.1:6390" };
         var command = new RootCommand("Celeriac channels fan-out benchmark") { sockets, sends, transport, redis };
         command.SetAction((parsed, ct) => MeasureAsync(parsed.GetValue(sockets), parsed.GetValue(sends), parsed.GetValue(transport)!, parsed.GetValue(redis)!, ct));
@@ -42,6 +44,7 @@ internal static partial class ChannelBench
         builder.Services.AddCeleriac(c =>
         {
             c.UseInMemory();
+            if (transport == "sqlite") c.UseSqlite(Path.Combine(Path.GetTempPath(), $"celeriac-bench-{Guid.NewGuid():N}.db"));
             if (transport == "redis") c.UseRedis(args[Array.IndexOf(args, "--redis") + 1], o => o.KeyPrefix = $"bench-{Guid.NewGuid():N}:");
         });
         builder.Services.AddCeleriacChannels(o => o.SendQueueCapacity = 64);
