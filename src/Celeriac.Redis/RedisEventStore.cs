@@ -22,7 +22,7 @@ namespace Celeriac.Redis;
 /// <para>
 /// Lifecycle of a listener: <see cref="ListenAsync"/> subscribes to the events channel through the connection's shared
 /// subscriber (ordered delivery), copies each event into a bounded buffer of its own (the oldest are dropped beyond
-/// <see cref="ListenerCapacity"/>, with a warning) and unsubscribes when it ends. A publish from this store waits for
+/// <see cref="ListenerQueue.Capacity"/>, with a warning) and unsubscribes when it ends. A publish from this store waits for
 /// subscriptions of this store still being made, so a listener started here before a publish here always sees it.
 /// Events published while the connection is down are not seen (best effort, as the contract says).
 /// </para>
@@ -32,8 +32,6 @@ namespace Celeriac.Redis;
 /// </summary>
 internal sealed partial class RedisEventStore : IEventStore
 {
-    /// <summary>Events a live listener may fall behind by before the oldest are dropped.</summary>
-    internal const int ListenerCapacity = 10_000;
 
     /// <summary>
     /// Lua <c>matches(pattern, subject)</c>: NATS subject matching, token by token, exactly as
@@ -205,14 +203,7 @@ internal sealed partial class RedisEventStore : IEventStore
     public async IAsyncEnumerable<PublishedEvent> ListenAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        long dropped = 0;
-        var buffer = Channel.CreateBounded<PublishedEvent>(
-            new BoundedChannelOptions(ListenerCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true },
-            _ =>
-            {
-                var count = Interlocked.Increment(ref dropped);
-                if (count == 1 || count % ListenerCapacity == 0) LogListenerBehind(ListenerCapacity, count);
-            });
+        var buffer = ListenerQueue.Create(_logger);
         var subscribe = _connection.SubscribeOrderedAsync(_eventChannel);
         lock (_gate) _subscribing = _subscribing.IsCompleted ? subscribe : Task.WhenAll(_subscribing, subscribe);
         ChannelMessageQueue messages;
@@ -291,9 +282,6 @@ internal sealed partial class RedisEventStore : IEventStore
         rest = rest[(colon + 1 + length)..];
         return true;
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "An event listener fell more than {Capacity} events behind; {Dropped} oldest events dropped so far")]
-    private partial void LogListenerBehind(int capacity, long dropped);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored a malformed message on the Redis events channel")]
     private partial void LogMalformedEvent();

@@ -48,7 +48,8 @@ public static class SqliteCeleriacBuilderExtensions
         services.AddSingleton<IResultStore>(sp => new SqliteResultStore(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<ILockProvider>(sp => new SqliteLockProvider(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IScheduleStore>(sp => new SqliteScheduleStore(sp.GetRequiredService<SqliteEngine>()));
-        services.AddSingleton<IEventStore>(sp => new SqliteEventStore(sp.GetRequiredService<SqliteEngine>()));
+        services.AddSingleton<IEventStore>(sp => new SqliteEventStore(sp.GetRequiredService<SqliteEngine>(),
+            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<SqliteEventStore>() ?? NullLogger.Instance));
         services.AddSingleton<IChannelLayer>(sp => new SqliteChannelLayer(
             sp.GetRequiredService<SqliteEngine>(),
             sp.GetRequiredService<IOptions<ChannelLayerOptions>>().Value,

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Celeriac.Transport;
 
 namespace Celeriac.Sqlite;
@@ -19,13 +20,11 @@ namespace Celeriac.Sqlite;
 /// already read past its start gets the rows in between read for it first. The log is pruned now and then (rows older
 /// than <see cref="RetainMs"/>, or more than <see cref="RetainRows"/> behind the newest); the newest row is always
 /// kept, so <c>seq</c> never goes back and a cursor never skips a new event. A listener more than
-/// <see cref="ListenerCapacity"/> events behind loses the oldest, as the contract allows.
+/// <see cref="ListenerQueue.Capacity"/> events behind loses the oldest, as the contract allows.
 /// </para>
 /// </summary>
-internal sealed class SqliteEventStore(SqliteEngine engine) : IEventStore
+internal sealed class SqliteEventStore(SqliteEngine engine, ILogger logger) : IEventStore
 {
-    /// <summary>Events a listener may fall behind by before the oldest are dropped.</summary>
-    internal const int ListenerCapacity = 10_000;
 
     /// <summary>How long an event stays in the log for listeners that lag behind.</summary>
     internal const long RetainMs = 60_000;
@@ -63,12 +62,11 @@ internal sealed class SqliteEventStore(SqliteEngine engine) : IEventStore
     private Feed? _feed;
 
     /// <summary>One listener: where it started, and its queue.</summary>
-    private sealed class Listener(long after)
+    private sealed class Listener(long after, ILogger logger)
     {
         public long After { get; } = after;
 
-        public Channel<PublishedEvent> Queue { get; } = Channel.CreateBounded<PublishedEvent>(
-            new BoundedChannelOptions(ListenerCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true });
+        public Channel<PublishedEvent> Queue { get; } = ListenerQueue.Create(logger);
 
         public void Post(List<(long Seq, PublishedEvent Event)> batch)
         {
@@ -229,7 +227,7 @@ internal sealed class SqliteEventStore(SqliteEngine engine) : IEventStore
     /// <summary>Adds a listener starting after <paramref name="after"/>; starts the feed, or catches up with the running one.</summary>
     private Listener Join(long after, CancellationToken cancellationToken)
     {
-        var listener = new Listener(after);
+        var listener = new Listener(after, logger);
         lock (_gate)
         {
             if (_feed is null)

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Celeriac.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Celeriac.Memory;
 
@@ -8,10 +10,9 @@ namespace Celeriac.Memory;
 /// Events in one process: the durable registry is a dictionary, publish enqueues into the in-memory transport under
 /// the registry's lock (so a subscription saved before a publish always gets it), and live listeners are bounded channels.
 /// </summary>
-internal sealed class InMemoryEventStore(InMemoryTransport transport, TimeProvider time) : IEventStore
+internal sealed class InMemoryEventStore(InMemoryTransport transport, TimeProvider time, ILogger<InMemoryEventStore>? logger = null) : IEventStore
 {
-    /// <summary>Events a live listener may fall behind by before the oldest are dropped.</summary>
-    internal const int ListenerCapacity = 10_000;
+    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, DurableSubscription> _subscriptions = new(StringComparer.Ordinal);
@@ -63,10 +64,7 @@ internal sealed class InMemoryEventStore(InMemoryTransport transport, TimeProvid
 
     public async IAsyncEnumerable<PublishedEvent> ListenAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var channel = Channel.CreateBounded<PublishedEvent>(new BoundedChannelOptions(ListenerCapacity)
-        {
-            FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true,
-        });
+        var channel = ListenerQueue.Create(_logger);
         lock (_gate) _listeners.Add(channel);
         try
         {
