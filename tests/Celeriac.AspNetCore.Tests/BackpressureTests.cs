@@ -19,6 +19,12 @@ public sealed class BackpressureTests
             o.SendQueueCapacity = 4;
             o.WhenSendQueueFull = SendQueueFullMode.Close;
         });
+        app.MapConsumer<CommandConsumer>("/ws/stall", o =>
+        {
+            o.SendQueueCapacity = 4;
+            o.KeepAliveInterval = TimeSpan.Zero;
+            o.SendTimeout = TimeSpan.FromSeconds(1);
+        });
     });
 
     /// <summary>Sends big messages to <paramref name="group"/> until the server logs <paramref name="logged"/>; returns how many.</summary>
@@ -80,5 +86,30 @@ public sealed class BackpressureTests
         Assert.Equal((WebSocketCloseStatus)1013, await client.ReceiveCloseAsync());
         await app.Probe.WaitForAsync(e => e == "disconnect:slow:1013");
         await app.WaitForMembersAsync("flood", 0);
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_aborted_after_the_send_timeout_and_its_consumer_disconnected()
+    {
+        await using var app = await StartAsync();
+        await using var stalled = await app.ConnectAsync("/ws/stall?group=flood&tag=stalled");
+        Assert.Equal("joined", (await stalled.ReceiveJsonAsync()).GetProperty("celeriac").GetString());
+        await using var reading = await app.ConnectAsync("/ws/stall?group=calm&tag=reading");
+        Assert.Equal("joined", (await reading.ReceiveJsonAsync()).GetProperty("celeriac").GetString());
+
+        // The stalled client reads nothing: its kernel buffers fill, then one write waits longer than the 1 s timeout.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var sent = 1; !app.Logs.Entries.Any(e => e.Message.Contains("took no frame", StringComparison.Ordinal)); sent++)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"not aborted after {sent} messages");
+            await app.Layer.GroupSendAsync("flood", Big);
+            if (sent % 16 == 0) await Task.Delay(5);
+        }
+
+        await app.Probe.WaitForAsync(e => e == "disconnect:stalled:");          // lost: no close code
+        await app.WaitForMembersAsync("flood", 0);
+        await app.Layer.GroupSendAsync("calm", new { type = "calm", n = 1 });   // the other connection is untouched
+        Assert.Equal("message", (await reading.ReceiveJsonAsync()).GetProperty("celeriac").GetString());
+        Assert.DoesNotContain("disconnect:reading:", app.Probe.Events);
     }
 }

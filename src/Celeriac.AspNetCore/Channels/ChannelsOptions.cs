@@ -28,6 +28,13 @@ public sealed class ChannelsOptions
     public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How long writing one frame to a connection may take. A client that stays connected but stops reading (its
+    /// network buffers full; a browser still answers pings, so keep-alive does not notice) is aborted after this, and
+    /// its consumer gets <c>OnDisconnectAsync(null)</c>. <see cref="TimeSpan.Zero"/> turns it off. Default 60 seconds.
+    /// </summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// How often this web process reports its group members to the channel layer; a report is kept for three
     /// intervals, so the members of a process that died disappear within that. Default 10 seconds.
     /// </summary>
@@ -38,6 +45,7 @@ public sealed class ChannelsOptions
         error = MaxMessageBytes <= 0 ? "MaxMessageBytes must be positive."
             : SendQueueCapacity <= 0 ? "SendQueueCapacity must be positive."
             : KeepAliveInterval < TimeSpan.Zero ? "KeepAliveInterval may not be negative."
+            : SendTimeout < TimeSpan.Zero ? "SendTimeout may not be negative."
             : MembershipReportInterval <= TimeSpan.Zero ? "MembershipReportInterval must be positive."
             : !Enum.IsDefined(WhenSendQueueFull) ? $"WhenSendQueueFull '{WhenSendQueueFull}' is not a mode."
             : AllowedOrigins is null || AllowedOrigins.Any(string.IsNullOrWhiteSpace) ? "AllowedOrigins must be a list without empty entries."
@@ -59,6 +67,7 @@ public sealed class ConsumerOptions
         SendQueueCapacity = defaults.SendQueueCapacity;
         WhenSendQueueFull = defaults.WhenSendQueueFull;
         KeepAliveInterval = defaults.KeepAliveInterval;
+        SendTimeout = defaults.SendTimeout;
     }
 
     /// <inheritdoc cref="ChannelsOptions.AllowedOrigins"/>
@@ -75,6 +84,9 @@ public sealed class ConsumerOptions
 
     /// <inheritdoc cref="ChannelsOptions.KeepAliveInterval"/>
     public TimeSpan KeepAliveInterval { get; set; }
+
+    /// <inheritdoc cref="ChannelsOptions.SendTimeout"/>
+    public TimeSpan SendTimeout { get; set; }
 }
 
 /// <summary>What a connection does when its send queue is full (the client reads slower than the server sends).</summary>

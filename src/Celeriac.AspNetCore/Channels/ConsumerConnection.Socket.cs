@@ -164,10 +164,38 @@ internal sealed partial class ConsumerConnection
 
     private async ValueTask WriteAsync(WebSocket socket, Frame frame)
     {
-        await socket.SendAsync(frame.Data.AsMemory(), frame.Type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+        var send = socket.SendAsync(frame.Data.AsMemory(), frame.Type, endOfMessage: true, CancellationToken.None);
+        if (!send.IsCompleted && _settings.SendTimeout > TimeSpan.Zero)
+        {
+            // The client is not taking frames as fast as they come: a write that stalls longer than the timeout
+            // aborts the connection. Armed only here, so a write that completes at once costs no timer.
+            _stallTimer ??= _time.CreateTimer(static c => ((ConsumerConnection)c!).SendStalled(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _stallTimer.Change(_settings.SendTimeout, Timeout.InfiniteTimeSpan);
+            try
+            {
+                await send.ConfigureAwait(false);
+            }
+            finally
+            {
+                _stallTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+        else
+        {
+            await send.ConfigureAwait(false);
+        }
         ChannelsDiagnostics.FramesSent.Add(1);
         Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
     }
+
+    private void SendStalled()
+    {
+        LogSendStalled(_logger, Id, ConsumerName, _settings.SendTimeout);
+        Abort();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "WebSocket connection {Connection} ({Consumer}) took no frame for {Timeout} (the client stopped reading); aborting it")]
+    private static partial void LogSendStalled(ILogger logger, string connection, string consumer, TimeSpan timeout);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "WebSocket connection {Connection} ({Consumer}) sent a message over {MaxBytes} bytes; closing it with 1009")]
     private static partial void LogMessageTooBig(ILogger logger, string connection, string consumer, int maxBytes);

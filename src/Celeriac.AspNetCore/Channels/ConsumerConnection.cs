@@ -50,6 +50,7 @@ internal sealed partial class ConsumerConnection
     private WebSocketCloseStatus? _closeStatus;
     private string? _closeReason;
     private ITimer? _abortTimer;
+    private ITimer? _stallTimer;
     private long _droppedUnreported;
     private long _droppedTotal;
     private long _nextDropWarning;
@@ -134,6 +135,7 @@ internal sealed partial class ConsumerConnection
                 ChannelsDiagnostics.Connections.Add(-1);
             }
             _abortTimer?.Dispose();
+            _stallTimer?.Dispose();
             _receiveSlots.Dispose();
         }
     }

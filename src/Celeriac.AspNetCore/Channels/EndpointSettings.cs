@@ -17,6 +17,7 @@ internal sealed class EndpointSettings
             SendQueueCapacity = options.SendQueueCapacity,
             WhenSendQueueFull = options.WhenSendQueueFull,
             KeepAliveInterval = options.KeepAliveInterval,
+            SendTimeout = options.SendTimeout,
         };
         if (!check.IsValid(out var error)) throw new ArgumentException($"Consumer options: {error}", nameof(options));
         _anyOrigin = check.AllowedOrigins.Contains("*");
@@ -25,6 +26,7 @@ internal sealed class EndpointSettings
         SendQueueCapacity = options.SendQueueCapacity;
         WhenFull = options.WhenSendQueueFull;
         KeepAliveInterval = options.KeepAliveInterval;
+        SendTimeout = options.SendTimeout;
     }
 
     public int MaxMessageBytes { get; }
@@ -34,6 +36,8 @@ internal sealed class EndpointSettings
     public SendQueueFullMode WhenFull { get; }
 
     public TimeSpan KeepAliveInterval { get; }
+
+    public TimeSpan SendTimeout { get; }
 
     /// <summary>
     /// Group messages waiting for a busy consumer before they are dropped (or the connection closed): a guard against
