@@ -28,10 +28,10 @@ internal sealed class EnergyDb(DbContextOptions<EnergyDb> options) : DbContext(o
         modelBuilder.Entity<Device>(e =>
         {
             e.ToTable("devices");
-            e.Property(d => d.Name).HasMaxLength(100);
-            e.Property(d => d.Location).HasMaxLength(100);
-            e.Property(d => d.VendorId).HasMaxLength(100);
-            e.Property(d => d.Kind).HasMaxLength(50);
+            e.Property(d => d.Name).HasMaxLength(Device.NameMaxLength);
+            e.Property(d => d.Location).HasMaxLength(Device.LocationMaxLength);
+            e.Property(d => d.VendorId).HasMaxLength(Device.VendorIdMaxLength);
+            e.Property(d => d.Kind).HasMaxLength(Device.KindMaxLength);
             e.HasIndex(d => d.VendorId).IsUnique();
         });
         modelBuilder.Entity<Observation>(e =>

@@ -3,6 +3,9 @@ namespace CleanEnergy.Data;
 /// <summary>A device the controller switches, as known to the vendor's cloud under <see cref="VendorId"/>.</summary>
 internal sealed class Device
 {
+    /// <summary>The column sizes of <see cref="Name"/>, <see cref="Location"/>, <see cref="VendorId"/> and <see cref="Kind"/> (PostgreSQL enforces them; SQLite does not).</summary>
+    public const int NameMaxLength = 100, LocationMaxLength = 100, VendorIdMaxLength = 100, KindMaxLength = 50;
+
     public int Id { get; set; }
     public required string Name { get; set; }
     public string Location { get; set; } = "";
