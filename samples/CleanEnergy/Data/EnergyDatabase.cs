@@ -56,7 +56,10 @@ internal static class EnergyDatabase
                 await db.Database.EnsureCreatedAsync(cancellationToken);
                 break;
             }
-            catch (Exception e) when (attempt < 5 && e is DbUpdateException or SqliteException or Npgsql.PostgresException)
+            // EF Core wraps an error its provider calls transient (a deadlock, "database is being created") in an
+            // InvalidOperationException when no retrying execution strategy is configured.
+            catch (Exception e) when (attempt < 5 && e is DbUpdateException or SqliteException or Npgsql.PostgresException
+                or InvalidOperationException { InnerException: System.Data.Common.DbException })
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken);
             }
