@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using CleanEnergy.Contracts;
 using CleanEnergy.Users;
 
@@ -47,6 +48,28 @@ public abstract class UserReplicationTests(PostgresServer? postgres) : EnergyDat
         var carol = await app.WithServiceAsync<UserService, CleanEnergy.Data.User>(s => s.CreateAsync("carol", "Carol", "carol@example.com", "pw"));
         await events.WaitForAsync(e => e.Any(x => x.GetPayload<UserChanged>()!.UserId == carol.Id));
         await Assert.ThrowsAsync<ArgumentException>(() => app.WithServiceAsync<UserService, CleanEnergy.Data.User>(s => s.CreateAsync("carol", "Carol 2", "", "pw")));
+    }
+
+    [Fact]
+    public async Task Two_edits_of_one_user_at_once_cannot_both_take_the_next_version()
+    {
+        await using var app = await StartAppAsync();
+        var alice = (await app.WithServiceAsync<UserService, CleanEnergy.Data.User?>(s => s.FindByNameAsync("alice")))!;
+        var (scope, db) = app.Db();
+        await using (scope)
+        {
+            var stale = await db.Users.FirstAsync(u => u.Id == alice.Id);                        // read before the other edit
+            Assert.True(await app.WithServiceAsync<UserService, bool>(s => s.UpdateAsync(alice.Id, displayName: "First")));
+            stale.DisplayName = "Second";
+            stale.Version++;                                                                     // as UpdateAsync does
+            await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => db.SaveChangesAsync());
+        }
+
+        // A password change neither checks nor moves the version.
+        await app.WithServiceAsync<UserService, bool>(async s => { await s.SetPasswordAsync(alice.Id, "new secret"); return true; });
+        var stored = (await app.WithServiceAsync<UserService, CleanEnergy.Data.User?>(s => s.FindAsync(alice.Id)))!;
+        Assert.Equal(("First", alice.Version + 1), (stored.DisplayName, stored.Version));
+        Assert.NotNull(await app.WithServiceAsync<UserService, CleanEnergy.Data.User?>(s => s.VerifyPasswordAsync("alice", "new secret")));
     }
 
     [Fact]

@@ -71,6 +71,9 @@ internal sealed class EnergyDb(DbContextOptions<EnergyDb> options) : DbContext(o
             e.Property(u => u.UserName).HasMaxLength(User.UserNameMaxLength);
             e.Property(u => u.DisplayName).HasMaxLength(User.DisplayNameMaxLength);
             e.Property(u => u.Email).HasMaxLength(User.EmailMaxLength);
+            // Two edits at once must not both become version n + 1 (the replica keeps the newest version it saw):
+            // the later save fails with DbUpdateConcurrencyException instead.
+            e.Property(u => u.Version).IsConcurrencyToken();
             e.HasIndex(u => u.UserName).IsUnique();
         });
 

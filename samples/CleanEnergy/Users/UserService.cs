@@ -61,6 +61,7 @@ internal sealed class UserService(EnergyDb db, ITaskClient tasks, TimeProvider t
     /// </summary>
     /// <exception cref="KeyNotFoundException">No user has <paramref name="id"/>.</exception>
     /// <exception cref="ArgumentException">A blank user name or display name, or a field longer than its column.</exception>
+    /// <exception cref="DbUpdateConcurrencyException">Someone else changed the user meanwhile (its version moved on).</exception>
     public async Task<bool> UpdateAsync(int id, string? userName = null, string? displayName = null, string? email = null, CancellationToken cancellationToken = default)
     {
         var user = await db.Users.FirstOrDefaultAsync(u => u.Id == id, cancellationToken) ?? throw new KeyNotFoundException($"No user has id {id}.");
@@ -82,9 +83,10 @@ internal sealed class UserService(EnergyDb db, ITaskClient tasks, TimeProvider t
     /// <summary>Sets a new password. Not replicated: publishes nothing.</summary>
     public async Task SetPasswordAsync(int id, string password, CancellationToken cancellationToken = default)
     {
-        var user = await db.Users.FirstOrDefaultAsync(u => u.Id == id, cancellationToken) ?? throw new KeyNotFoundException($"No user has id {id}.");
-        user.PasswordHash = Hasher.HashPassword(user, password);
-        await db.SaveChangesAsync(cancellationToken);
+        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == id, cancellationToken) ?? throw new KeyNotFoundException($"No user has id {id}.");
+        var hash = Hasher.HashPassword(user, password);
+        // Not through the tracked entity: a password is no replicated field, so it neither checks nor moves the version.
+        await db.Users.Where(u => u.Id == id).ExecuteUpdateAsync(s => s.SetProperty(u => u.PasswordHash, hash), cancellationToken);
     }
 
     /// <summary>Records a login (not replicated: publishes nothing).</summary>

@@ -90,6 +90,10 @@ internal static class UiApi
             {
                 return Error(StatusCodes.Status400BadRequest, FirstSentence(e));
             }
+            catch (DbUpdateConcurrencyException)
+            {
+                return Error(StatusCodes.Status409Conflict, "Someone else changed this user meanwhile; reload and try again.");
+            }
             catch (DbUpdateException)
             {
                 return Error(StatusCodes.Status409Conflict, $"The user name '{form.UserName?.Trim()}' is taken.");
