@@ -24,13 +24,17 @@ internal static class EnergyHosting
     /// <summary>
     /// Celeriac on Redis when <c>--redis HOST:PORT</c>, <c>CELERIAC_REDIS</c> or <c>Celeriac:Redis</c> (a connection
     /// string, or the section's <c>Configuration</c>) is given: then web, worker and beat can run as separate processes
-    /// on many machines. Otherwise on the SQLite file <c>data/celeriac.db</c> under the content root: every process
-    /// started from this directory shares it (<c>celeriac.db</c> in <c>Energy:DataDirectory</c>).
+    /// on many machines. Otherwise on a SQLite file, shared by every process on it (web, worker, beat, the replica: the
+    /// queue, schedules, events and WebSocket groups): <c>Celeriac:Sqlite:Path</c> (relative to the content root), by
+    /// default <c>celeriac.db</c> in <c>Energy:DataDirectory</c> (<c>data/celeriac.db</c>).
     /// </summary>
     public static CeleriacBuilder AddEnergyCeleriac(this IHostApplicationBuilder builder, string[] args)
     {
         var redis = RedisCeleriacBuilderExtensions.FindConfiguration(args, builder.Configuration);
-        var sqlite = Path.Combine(EnergyOptions.DataDirectoryOf(builder.Configuration, builder.Environment.ContentRootPath), "celeriac.db");
+        var contentRoot = builder.Environment.ContentRootPath;
+        var sqlite = builder.Configuration["Celeriac:Sqlite:Path"] is { Length: > 0 } configured
+            ? Path.GetFullPath(configured, contentRoot)
+            : Path.Combine(EnergyOptions.DataDirectoryOf(builder.Configuration, contentRoot), "celeriac.db");
         return builder.Services.AddCeleriac(c =>
         {
             if (redis is not null) c.UseRedis(redis);

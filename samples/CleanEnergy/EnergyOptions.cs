@@ -7,7 +7,7 @@ internal sealed class EnergyOptions
 
     /// <summary>
     /// Where this app keeps its files: the SQLite databases (<c>energy.db</c> unless <c>ConnectionStrings:Energy</c> says
-    /// otherwise, <c>celeriac.db</c> without Redis) and the data-protection keys of the login cookies (<c>keys/</c>).
+    /// otherwise, <c>celeriac.db</c> without Redis unless <c>Celeriac:Sqlite:Path</c> says otherwise) and the data-protection keys of the login cookies (<c>keys/</c>).
     /// Relative to the content root. Default <c>data</c>. Every process of one installation (and the command line, e.g.
     /// <c>send</c>) must use the same one.
     /// </summary>

@@ -11,6 +11,7 @@
 //   dotnet run --project samples/CleanEnergy -- web    --redis 127.0.0.1:6379 --Vendor:BaseUrl=http://127.0.0.1:5081
 //   dotnet run --project samples/CleanEnergy -- worker --redis 127.0.0.1:6379 --Vendor:BaseUrl=http://127.0.0.1:5081
 //   dotnet run --project samples/CleanEnergy -- beat   --redis 127.0.0.1:6379
+// One machine, no Redis: the same commands without --redis share data/celeriac.db (or --Celeriac:Sqlite:Path=FILE).
 using CleanEnergy;
 using CleanEnergy.Api;
 using CleanEnergy.Web;
@@ -19,7 +20,7 @@ using Celeriac;
 var command = EnergyCommand.Of(args);
 var builder = WebApplication.CreateBuilder(args);
 
-builder.AddEnergyCeleriac(args);      // the queue: SQLite file data/celeriac.db, or Redis with --redis
+builder.AddEnergyCeleriac(args);      // the queue: SQLite file data/celeriac.db (Celeriac:Sqlite:Path), or Redis with --redis
 builder.AddEnergyDomain();            // data (SQLite data/energy.db or PostgreSQL), vendor client, services
 builder.AddEnergyWeb();               // cookie login, WebSocket consumers, data-protection keys in data/keys
 await using var simulator = await builder.StartVendorCloudIfNeededAsync(command);   // one-command mode only

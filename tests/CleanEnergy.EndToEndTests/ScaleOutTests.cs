@@ -8,26 +8,72 @@ using Xunit.Abstractions;
 
 namespace CleanEnergy.EndToEndTests;
 
+/// <summary>The scale-out flow (<see cref="ScaleOutTests"/>) with Celeriac on a private <c>redis-server</c>, as on many machines.</summary>
+[Collection(EnergyCollection.Name)]   // one at a time with the one-command tests, sharing their Chromium
+public sealed class ScaleOutOverRedisTests(EnergyFixture energy, ITestOutputHelper output) : ScaleOutTests(energy, output)
+{
+    protected override async Task<CeleriacStore> StartStoreAsync(DirectoryInfo directory)
+    {
+        var redis = new RedisServer();
+        try
+        {
+            await redis.InitializeAsync();
+        }
+        catch
+        {
+            await redis.DisposeAsync();
+            throw;
+        }
+        // Every app: the same Redis and a key prefix of this run's own.
+        var prefix = redis.NewPrefix();
+        return new CeleriacStore($"redis-server on {redis.Configuration}, key prefix {prefix}", ["--redis", redis.Configuration],
+            new Dictionary<string, string> { ["Celeriac__Redis__KeyPrefix"] = prefix }, redis.DisposeAsync);
+    }
+}
+
 /// <summary>
-/// Scale-out: the reference application's flow over Redis with every role in its own process, as on many machines
-/// (here one machine, loopback ports):
+/// The scale-out flow (<see cref="ScaleOutTests"/>) with no server: every process of both apps on one Celeriac SQLite
+/// file (<c>--Celeriac:Sqlite:Path=…</c>, outside the master's data directory), one machine.
+/// </summary>
+[Collection(EnergyCollection.Name)]
+public sealed class ScaleOutOnSqliteTests(EnergyFixture energy, ITestOutputHelper output) : ScaleOutTests(energy, output)
+{
+    protected override Task<CeleriacStore> StartStoreAsync(DirectoryInfo directory)
+    {
+        var file = Path.Combine(directory.FullName, "celeriac", "celeriac.db");
+        return Task.FromResult(new CeleriacStore($"SQLite file {file}", [$"--Celeriac:Sqlite:Path={file}"],
+            new Dictionary<string, string>(), () => Task.CompletedTask));
+    }
+}
+
+/// <summary>
+/// Scale-out: the reference application's flow with every role in its own process, as on many machines (here one
+/// machine, loopback ports), on the Celeriac store of the subclass (<see cref="StartStoreAsync"/>: Redis or one SQLite file):
 /// <list type="bullet">
-/// <item>a private <c>redis-server</c> (<see cref="RedisServer"/>), and a key prefix of this run's own for every app;</item>
 /// <item><c>vendor</c>: the simulator, <c>samples/CleanEnergy.VendorCloud</c>, on its own;</item>
-/// <item>the master, <c>samples/CleanEnergy</c>, as three processes: <c>web</c>, <c>worker</c> and <c>beat</c>, Celeriac on
-/// Redis, the app's own database one SQLite file in one data directory shared by the three (one machine);</item>
-/// <item><c>replica</c>: <c>samples/CleanEnergy.Replica</c> (web + worker, no beat) on the same Redis, its own database.</item>
+/// <item>the master, <c>samples/CleanEnergy</c>, as three processes: <c>web</c>, <c>worker</c> and <c>beat</c>, on the
+/// store, the app's own database one SQLite file in one data directory shared by the three (one machine);</item>
+/// <item><c>replica</c>: <c>samples/CleanEnergy.Replica</c> (web + worker, no beat) on the same store, its own database.</item>
 /// </list>
 /// In headless Chromium: alice logs in on the master's web process; the dashboard's clock moves (beat sends
-/// <c>clock.tick</c>, the worker runs it and sends to the <c>time</c> group, the web process delivers it: Redis queue and
-/// channel layer); the simulator's grid goes dirty, then clean, and every device on the page follows (worker: decide,
+/// <c>clock.tick</c>, the worker runs it and sends to the <c>time</c> group, the web process delivers it: the store's queue
+/// and channel layer); the simulator's grid goes dirty, then clean, and every device on the page follows (worker: decide,
 /// switch, poll; group <c>dashboard</c>); alice is renamed on the master and her open <c>/me</c> page on the replica shows
-/// the new name (master web → task → master worker → <c>users.changed</c> on Redis → the replica's durable subscription
-/// → group <c>user.{id}</c>). Every live update is checked to come over the page's socket, with no reload and no reconnect.
+/// the new name (master web → task → master worker → <c>users.changed</c> on the store → the replica's durable
+/// subscription → group <c>user.{id}</c>). Every live update is checked to come over the page's socket, with no reload
+/// and no reconnect.
 /// </summary>
-[Collection(EnergyCollection.Name)]   // one at a time with the one-command tests, sharing their Chromium
-public sealed partial class ScaleOutTests(EnergyFixture energy, ITestOutputHelper output)
+public abstract partial class ScaleOutTests(EnergyFixture energy, ITestOutputHelper output)
 {
+    /// <summary>
+    /// Where every Celeriac process of both apps meets: what to log, the command-line arguments and environment variables
+    /// each process gets, and how to stop the store after the processes.
+    /// </summary>
+    protected sealed record CeleriacStore(string Description, string[] Arguments, IReadOnlyDictionary<string, string> Environment, Func<Task> StopAsync);
+
+    /// <summary>Starts the store of this run; <paramref name="directory"/> is the run's temp directory.</summary>
+    protected abstract Task<CeleriacStore> StartStoreAsync(DirectoryInfo directory);
+
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(45);
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
@@ -37,47 +83,44 @@ public sealed partial class ScaleOutTests(EnergyFixture energy, ITestOutputHelpe
     private const string DeviceRows = "document.querySelectorAll('#devices tbody tr[data-device-id]')";
 
     [BrowserFact]
-    public async Task Web_worker_beat_and_replica_as_separate_processes_over_Redis_run_the_whole_flow()
+    public async Task Web_worker_beat_and_replica_as_separate_processes_run_the_whole_flow()
     {
         var clock = Stopwatch.StartNew();
         void Mark(string step) => output.WriteLine($"{clock.Elapsed.TotalSeconds,7:0.000} s  {step}");
         var directory = Directory.CreateTempSubdirectory("cleanenergy-scaleout-");
-        var redis = new RedisServer();
+        CeleriacStore? store = null;
         var processes = new List<ChildProcess>();
         var pages = new List<BrowserPage>();
         try
         {
             var browser = energy.BrowserAsync();
             var vendor = Start(processes, clock, "vendor", "CleanEnergy.VendorCloud", binDirectory: true, ["--urls", "http://127.0.0.1:0"], new Dictionary<string, string>());
-            await redis.InitializeAsync();
-            var prefix = redis.NewPrefix();
-            Mark($"redis-server on {redis.Configuration}, key prefix {prefix}");
-
-            // Every Celeriac process: the same Redis and key prefix. (Settings go in the environment: `worker` and `beat`
-            // parse their command line strictly and refuse host switches such as --Vendor:BaseUrl=….)
-            var celeriac = new Dictionary<string, string> { ["Celeriac__Redis__KeyPrefix"] = prefix };
-            string[] onRedis = ["--redis", redis.Configuration];
+            store = await StartStoreAsync(directory);
+            Mark(store.Description);
+            // Every Celeriac process of both apps: the store's arguments and environment.
+            var celeriac = store.Environment;
+            var onStore = store.Arguments;
 
             // The replica first, so its durable subscription exists before the master seeds its users.
             var replica = Start(processes, clock, "replica", "CleanEnergy.Replica", binDirectory: true,
-                ["all", .. onRedis, "--urls", "http://127.0.0.1:0", $"--ConnectionStrings:Replica=Data Source={Path.Combine(directory.FullName, "replica", "replica.db")}"],
+                ["all", .. onStore, "--urls", "http://127.0.0.1:0", $"--ConnectionStrings:Replica=Data Source={Path.Combine(directory.FullName, "replica", "replica.db")}"],
                 celeriac);
             var vendorUrl = (await vendor.WaitForLineAsync(VendorAt(), StartTimeout)).Groups["url"].Value;
             Mark($"vendor simulator listening on {vendorUrl}");
             await replica.WaitForLineAsync(SubscriptionSaved(), StartTimeout);
-            Mark("replica: durable subscription 'replica' saved on Redis");
+            Mark("replica: durable subscription 'replica' saved in the store");
 
             // The master: the app's database is shared by its three processes (one data directory: energy.db and the
-            // cookie keys); Celeriac's queue, schedules, events and channel layer are Redis.
+            // cookie keys); Celeriac's queue, schedules, events and channel layer are the store.
             var master = new Dictionary<string, string>(celeriac)
             {
                 ["Energy__DataDirectory"] = Path.Combine(directory.FullName, "master"),
                 ["Vendor__BaseUrl"] = vendorUrl,
             };
-            var web = Start(processes, clock, "web", "CleanEnergy", binDirectory: false, ["web", .. onRedis, "--urls", "http://127.0.0.1:0"], master);
-            var beat = Start(processes, clock, "beat", "CleanEnergy", binDirectory: false, ["beat", .. onRedis], master);
+            var web = Start(processes, clock, "web", "CleanEnergy", binDirectory: false, ["web", .. onStore, "--urls", "http://127.0.0.1:0"], master);
+            var beat = Start(processes, clock, "beat", "CleanEnergy", binDirectory: false, ["beat", .. onStore], master);
             // Together with web: both seed the demo users in one fresh database; the one that loses the race goes on.
-            var worker = Start(processes, clock, "worker", "CleanEnergy", binDirectory: false, ["worker", .. onRedis], master);
+            var worker = Start(processes, clock, "worker", "CleanEnergy", binDirectory: false, ["worker", .. onStore], master);
             var masterUrl = (await web.WaitForLineAsync(RunningAt(), StartTimeout)).Groups["url"].Value.TrimEnd('/');
             Mark($"master web listening on {masterUrl}");
             await beat.WaitForLineAsync(BeatLeads(), StartTimeout);
@@ -86,6 +129,7 @@ public sealed partial class ScaleOutTests(EnergyFixture energy, ITestOutputHelpe
             Mark("master worker consuming");
             var replicaUrl = (await replica.WaitForLineAsync(RunningAt(), StartTimeout)).Groups["url"].Value.TrimEnd('/');
             Assert.True(web.Printed("Celeriac starting: web only"), "The master's web process runs tasks or beat itself.");
+            Assert.True(replica.Printed("Celeriac starting: web + worker (beat disabled)"), "The replica runs beat on the master's store.");
             Assert.False(replica.Printed("Beat started"), "The replica runs beat on the master's store.");
 
             using var replicaHttp = new HttpClient { BaseAddress = new Uri(replicaUrl), Timeout = TimeSpan.FromSeconds(10) };
@@ -121,7 +165,7 @@ public sealed partial class ScaleOutTests(EnergyFixture energy, ITestOutputHelpe
                 })()
                 """);
 
-            // 1. The clock: beat → clock.tick on the Redis queue → worker → group "time" over the Redis channel layer → web → page.
+            // 1. The clock: beat → clock.tick on the store's queue → worker → group "time" over its channel layer → web → page.
             var first = await dashboard.EvaluateAsync<string>("document.getElementById('clock').dataset.now");
             await dashboard.WaitForAsync("(seen.types['clock.tick'] || 0) >= 3", TimeSpan.FromSeconds(10));
             var later = await dashboard.EvaluateAsync<string>("document.getElementById('clock').dataset.now");
@@ -199,7 +243,7 @@ public sealed partial class ScaleOutTests(EnergyFixture energy, ITestOutputHelpe
                 catch (Microsoft.Playwright.PlaywrightException) { }
             }
             await Task.WhenAll(processes.Select(p => p.DisposeAsync().AsTask()));
-            await redis.DisposeAsync();
+            if (store is not null) await store.StopAsync();
             try { directory.Delete(recursive: true); }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
