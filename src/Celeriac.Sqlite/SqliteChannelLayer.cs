@@ -87,14 +87,14 @@ internal sealed partial class SqliteChannelLayer : IChannelLayer, IAsyncDisposab
     private readonly Dictionary<ChannelSubscriber, long> _starts = new(ReferenceEqualityComparer.Instance);
     private Feed? _feed;
     private bool _disposed;
-    private int _sincePrune;
-    private long _nextPruneMs;
+    private readonly Housekeeping _prune;
 
     public SqliteChannelLayer(SqliteEngine engine, ChannelLayerOptions options, ILogger logger)
     {
         _engine = engine;
         _options = options;
         _logger = logger;
+        _prune = new Housekeeping(engine, PruneEverySends, PruneEveryMs, Prune, atomic: true);
     }
 
     public async ValueTask<GroupMessage> GroupSendAsync(string group, object message, CancellationToken cancellationToken = default)
@@ -113,7 +113,7 @@ internal sealed partial class SqliteChannelLayer : IChannelLayer, IAsyncDisposab
         var offset = await _engine.WriteAsync(static (w, s) => SendCore(w, s), send, wakesReceivers: false, atomic: true, cancellationToken)
             .ConfigureAwait(false);
         _engine.PulseGroups();
-        PruneNowAndThen();
+        _prune.Tick();
         return offset;
     }
 
@@ -328,25 +328,6 @@ internal sealed partial class SqliteChannelLayer : IChannelLayer, IAsyncDisposab
         feed?.Stop();
         foreach (var subscriber in subscribers) subscriber.Complete();
         return feed;
-    }
-
-    /// <summary>Queues a prune of the feed, the histories whose window ran out and expired members, now and then.</summary>
-    private void PruneNowAndThen()
-    {
-        var now = _engine.NowMs;
-        if (Interlocked.Increment(ref _sincePrune) < PruneEverySends && now < Interlocked.Read(ref _nextPruneMs)) return;
-        Interlocked.Exchange(ref _sincePrune, 0);
-        Interlocked.Exchange(ref _nextPruneMs, now + PruneEveryMs);
-        try
-        {
-            // Its own op, so a failing prune never fails a send; the next one tries again.
-            _ = _engine.WriteAsync(static (w, _) => Prune(w), 0, wakesReceivers: false, atomic: true, CancellationToken.None)
-                .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closing: nothing to prune for.
-        }
     }
 
     internal static int Prune(WriterSession w)

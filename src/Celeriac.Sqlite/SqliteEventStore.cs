@@ -54,8 +54,12 @@ internal sealed class SqliteEventStore(SqliteEngine engine, ILogger logger) : IE
     /// <summary>Prunes the log to <see cref="RetainMs"/> (the cutoff) and <see cref="RetainRows"/>.</summary>
     internal static readonly string PruneSql = SqliteSchema.PruneLog("events", "published_at", RetainRows);
 
-    private int _sincePrune;
-    private long _nextPruneMs;
+    private readonly Housekeeping _prune = new(engine, PruneEveryPublishes, PruneEveryMs, static w =>
+    {
+        var command = w.Db.Get(PruneSql, "@cutoff");
+        command.Set(0, w.NowMs - RetainMs);
+        return command.ExecuteNonQuery();
+    }, atomic: false);
 
     private readonly Lock _gate = new();
     private Listener[] _listeners = [];
@@ -140,7 +144,7 @@ internal sealed class SqliteEventStore(SqliteEngine engine, ILogger logger) : IE
             .ConfigureAwait(false);
         if (names.Length > 0) engine.PulseMessages();
         engine.PulseEvents();
-        PruneNowAndThen();
+        _prune.Tick();
         return names;
     }
 
@@ -170,30 +174,6 @@ internal sealed class SqliteEventStore(SqliteEngine engine, ILogger logger) : IE
         append.Set(3, now);
         append.ExecuteNonQuery();
         return names;
-    }
-
-    /// <summary>Queues a prune of the log after every <see cref="PruneEveryPublishes"/> publishes or <see cref="PruneEveryMs"/>.</summary>
-    private void PruneNowAndThen()
-    {
-        var now = engine.NowMs;
-        if (Interlocked.Increment(ref _sincePrune) < PruneEveryPublishes && now < Interlocked.Read(ref _nextPruneMs)) return;
-        Interlocked.Exchange(ref _sincePrune, 0);
-        Interlocked.Exchange(ref _nextPruneMs, now + PruneEveryMs);
-        try
-        {
-            // Its own op, so a failing prune never fails a publish; the next one tries again.
-            _ = engine.WriteAsync(static (w, _) =>
-            {
-                var command = w.Db.Get(PruneSql, "@cutoff");
-                command.Set(0, w.NowMs - RetainMs);
-                return command.ExecuteNonQuery();
-            }, 0, wakesReceivers: false, atomic: false, CancellationToken.None)
-                .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closing: nothing to prune for.
-        }
     }
 
     /// <summary>
