@@ -42,6 +42,7 @@ public sealed class RedisRestartProcessTests(ITestOutputHelper output) : IAsyncL
         foreach (var handle in handles)
         {
             var result = await handle.WaitAsync(TimeSpan.FromSeconds(120));
+            if (result?.State != TaskStates.Success) output.WriteLine(await DescribeAsync(handle.Id, a, b));
             Assert.True(result?.State == TaskStates.Success, $"task {handle.Id} ended in {result?.State ?? "PENDING"}");
         }
         var accepted = 0;
@@ -56,6 +57,34 @@ public sealed class RedisRestartProcessTests(ITestOutputHelper output) : IAsyncL
         output.WriteLine($"sends during the outage: {accepted} accepted (all ran), {duringOutage.Count - accepted} failed to the caller");
         Assert.False(a.HasExited);
         Assert.False(b.HasExited);
+    }
+
+    /// <summary>For a task that never finished: where its message is in Redis, and what the workers said about it.</summary>
+    private async Task<string> DescribeAsync(string id, WorkerProcess a, WorkerProcess b)
+    {
+        var text = new System.Text.StringBuilder($"-- task {id} in Redis:\n");
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis.Configuration);
+        var db = redis.GetDatabase();
+        await foreach (var key in redis.GetServer(redis.GetEndPoints()[0]).KeysAsync(pattern: "*"))
+        {
+            var type = await db.KeyTypeAsync(key);
+            if (type == StackExchange.Redis.RedisType.Hash && key.ToString().Contains(id, StringComparison.Ordinal))
+                text.AppendLine($"{key}: {string.Join(", ", (await db.HashGetAllAsync(key)).Where(e => e.Name != "b").Select(e => $"{e.Name}={e.Value}"))}");
+            else if (type == StackExchange.Redis.RedisType.SortedSet)
+                await foreach (var entry in db.SortedSetScanAsync(key, $"*{id}*"))
+                    text.AppendLine($"{key}: {entry.Element} (score {entry.Score})");
+            else if (key.ToString().Contains(id, StringComparison.Ordinal))
+                text.AppendLine($"{key}: {type}");
+        }
+        foreach (var (name, worker) in new[] { ("a", a), ("b", b) })
+        {
+            List<string> lines;
+            lock (worker.Output) lines = [.. worker.Output];
+            text.AppendLine($"-- worker {name}: lines naming the task, then its last 40 lines");
+            foreach (var line in lines.Where(l => l.Contains(id, StringComparison.Ordinal))) text.AppendLine(line);
+            foreach (var line in lines.TakeLast(40)) text.AppendLine(line);
+        }
+        return text.ToString();
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
