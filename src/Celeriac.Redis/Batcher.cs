@@ -4,8 +4,15 @@ namespace Celeriac.Redis;
 /// Natural batching: callers add items; while one batch is on its way to the server, the next callers' items gather,
 /// and go together in the next batch as soon as the first returns. A lone call goes out at once (no timer, no added
 /// delay); under load one script call carries many items, which saves the server most of its per-call cost.
+/// <para>
+/// A flush that has not returned after <paramref name="timeout"/> fails its callers with a <see cref="TimeoutException"/>
+/// and the next batch goes out: every later caller waits behind the batch on its way, so one call that never returned
+/// (a connection lost at the wrong moment) would otherwise hold them all, and a worker's every ack, for ever. The
+/// timeout runs on real time (<see cref="TimeProvider.System"/> from the stores): it waits for a socket, not for the
+/// application's clock.
+/// </para>
 /// </summary>
-internal sealed class Batcher<TItem, TResult>(Func<IReadOnlyList<TItem>, Task<TResult[]>> flush, int maxBatch)
+internal sealed class Batcher<TItem, TResult>(Func<IReadOnlyList<TItem>, Task<TResult[]>> flush, int maxBatch, TimeSpan timeout, TimeProvider time)
 {
     private readonly Lock _gate = new();
     private List<(TItem Item, TaskCompletionSource<TResult> Done)> _pending = [];
@@ -52,7 +59,13 @@ internal sealed class Batcher<TItem, TResult>(Func<IReadOnlyList<TItem>, Task<TR
             {
                 var items = new TItem[batch.Count];
                 for (var i = 0; i < items.Length; i++) items[i] = batch[i].Item;
-                var results = await flush(items).ConfigureAwait(false);
+                var call = flush(items);
+                if (!call.IsCompleted)
+                {
+                    // A call given up on may still fail later: observe it so that is not an unobserved exception.
+                    _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                }
+                var results = await call.WaitAsync(timeout, time).ConfigureAwait(false);
                 for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);
             }
             catch (Exception e)

@@ -36,6 +36,25 @@ internal sealed partial class RedisConnection : IAsyncDisposable, IDisposable
         Time = time;
         Keys = new RedisKeys(options.KeyPrefix);
         _connect = new Lazy<Task<ConnectionMultiplexer>>(ConnectAsync, LazyThreadSafetyMode.ExecutionAndPublication);
+        BatchTimeout = TimeSpan.FromMilliseconds(Math.Max(10_000, 2 * AsyncTimeoutMs(options.Configuration)));
+    }
+
+    /// <summary>
+    /// How long a batched call (acks, enqueues, result writes) may take before its callers are failed and the next batch
+    /// goes out: twice the client's command timeout (<c>asyncTimeout</c>, 5 s by default), at least 10 s.
+    /// </summary>
+    public TimeSpan BatchTimeout { get; }
+
+    private static int AsyncTimeoutMs(string configuration)
+    {
+        try
+        {
+            return ConfigurationOptions.Parse(configuration).AsyncTimeout;
+        }
+        catch (ArgumentException)
+        {
+            return 5000;   // the connect reports the bad configuration
+        }
     }
 
     public TimeProvider Time { get; }

@@ -24,7 +24,7 @@ internal sealed class RedisResultStore : IResultStore
     {
         _connection = connection;
         _keys = connection.Keys;
-        _writes = new Batcher<Write, bool>(WriteAsync, WriteBatch);
+        _writes = new Batcher<Write, bool>(WriteAsync, WriteBatch, connection.BatchTimeout, TimeProvider.System);
     }
 
     private readonly record struct Write(RedisKey Key, string Json, long? TtlMs, string? Announce);

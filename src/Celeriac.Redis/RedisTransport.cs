@@ -44,8 +44,8 @@ internal sealed class RedisTransport : ITaskTransport
         _connection = connection;
         _keys = _connection.Keys;
         _routing = [_connection.Keys.Sequence];
-        _enqueues = new(EnqueueBatchAsync, EnqueueBatch);
-        _acks = new(AckBatchAsync, AckBatch);
+        _enqueues = new(EnqueueBatchAsync, EnqueueBatch, connection.BatchTimeout, TimeProvider.System);
+        _acks = new(AckBatchAsync, AckBatch, connection.BatchTimeout, TimeProvider.System);
     }
 
     public ValueTask<string[]> EnqueueAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
