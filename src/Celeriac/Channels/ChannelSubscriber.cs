@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Celeriac.Messaging;
 using Microsoft.Extensions.Logging;
 
 namespace Celeriac;
@@ -21,7 +22,6 @@ public sealed partial class ChannelSubscriber : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<GroupMessage> _queue;
     private readonly Task _pump;
-    private long _dropped;
     private volatile bool _stopped;
 
     /// <summary>Starts the pump.</summary>
@@ -37,13 +37,7 @@ public sealed partial class ChannelSubscriber : IAsyncDisposable
         _onMessage = onMessage;
         _logger = logger;
         _detach = detach;
-        _queue = Channel.CreateBounded<GroupMessage>(
-            new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
-            _ =>
-            {
-                var count = Interlocked.Increment(ref _dropped);
-                if (count == 1 || count % Capacity == 0) LogBehind(_logger, Group, Capacity, count);
-            });
+        _queue = DropOldestChannel.Create<GroupMessage>(Capacity, dropped => LogBehind(logger, group, Capacity, dropped));
         _pump = Task.Run(PumpAsync);
     }
 

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Celeriac.Messaging;
 using Microsoft.Extensions.Logging;
 
 namespace Celeriac.Transport;
@@ -17,14 +18,7 @@ public static partial class ListenerQueue
     public static Channel<PublishedEvent> Create(ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(logger);
-        long dropped = 0;
-        return Channel.CreateBounded<PublishedEvent>(
-            new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
-            _ =>
-            {
-                var count = Interlocked.Increment(ref dropped);
-                if (count == 1 || count % Capacity == 0) LogBehind(logger, Capacity, count);
-            });
+        return DropOldestChannel.Create<PublishedEvent>(Capacity, dropped => LogBehind(logger, Capacity, dropped));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An event listener fell more than {Capacity} events behind; {Dropped} oldest events dropped so far")]
