@@ -28,6 +28,9 @@ public sealed record UserChanged(string Op, int UserId, string? UserName, string
     /// <summary>The user was deleted.</summary>
     public const string OpDelete = "delete";
 
+    /// <summary>Longest <see cref="UserName"/>, <see cref="DisplayName"/> and <see cref="Email"/> the master stores, so a replica's columns can hold them.</summary>
+    public const int UserNameMaxLength = 100, DisplayNameMaxLength = 200, EmailMaxLength = 200;
+
     /// <summary>
     /// The master's task that publishes an upsert for every user as stored now. A replica sends it once its durable
     /// subscription exists, so users created before the replica first started reach it too (versions make repeats harmless).

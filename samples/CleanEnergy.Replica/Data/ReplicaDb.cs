@@ -1,3 +1,4 @@
+using CleanEnergy.Contracts;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
@@ -24,9 +25,9 @@ internal sealed class ReplicaDb(DbContextOptions<ReplicaDb> options) : DbContext
             e.ToTable("users");
             // The master's id: assigned there, never here.
             e.Property(u => u.Id).HasColumnName("id").ValueGeneratedNever();
-            e.Property(u => u.UserName).HasColumnName("user_name").HasMaxLength(100);
-            e.Property(u => u.DisplayName).HasColumnName("display_name").HasMaxLength(200);
-            e.Property(u => u.Email).HasColumnName("email").HasMaxLength(200);
+            e.Property(u => u.UserName).HasColumnName("user_name").HasMaxLength(UserChanged.UserNameMaxLength);
+            e.Property(u => u.DisplayName).HasColumnName("display_name").HasMaxLength(UserChanged.DisplayNameMaxLength);
+            e.Property(u => u.Email).HasColumnName("email").HasMaxLength(UserChanged.EmailMaxLength);
             e.Property(u => u.Version).HasColumnName("version");
             e.Property(u => u.UpdatedAt).HasColumnName("updated_at");
             e.Property(u => u.DeletedAt).HasColumnName("deleted_at");

@@ -1,3 +1,5 @@
+using CleanEnergy.Contracts;
+
 namespace CleanEnergy.Data;
 
 /// <summary>A device the controller switches, as known to the vendor's cloud under <see cref="VendorId"/>.</summary>
@@ -96,7 +98,7 @@ internal sealed class HourlyAggregate
 internal sealed class User
 {
     /// <summary>The column sizes of <see cref="UserName"/>, <see cref="DisplayName"/> and <see cref="Email"/> (PostgreSQL enforces them; SQLite does not).</summary>
-    public const int UserNameMaxLength = 100, DisplayNameMaxLength = 200, EmailMaxLength = 200;
+    public const int UserNameMaxLength = UserChanged.UserNameMaxLength, DisplayNameMaxLength = UserChanged.DisplayNameMaxLength, EmailMaxLength = UserChanged.EmailMaxLength;
 
     public int Id { get; set; }
     public required string UserName { get; set; }
