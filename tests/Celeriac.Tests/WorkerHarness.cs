@@ -39,6 +39,22 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public Celeriac.Events.EventHost EventHost => Provider.GetRequiredService<Celeriac.Events.EventHost>();
 
     /// <summary>
+    /// Advances the fake clock by <paramref name="step"/> every 50 ms of real time until <paramref name="task"/> has
+    /// completed (at most 20 s): a timer the worker arms on the fake clock a moment after the test expected it (a
+    /// loaded machine) still fires, where a single advance would leave it waiting for ever.
+    /// </summary>
+    public async Task AdvanceUntilAsync(Task task, TimeSpan step)
+    {
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); !task.IsCompleted; )
+        {
+            if (waited.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException("The task did not complete while the clock advanced.");
+            Time.Advance(step);
+            await Task.WhenAny(task, Task.Delay(50));
+        }
+        await task;
+    }
+
+    /// <summary>
     /// The dead letters once there are at least <paramref name="count"/>: a worker stores a failure's result
     /// before it moves the message to the dead-letter queue, so a caller that saw the result may be a step ahead.
     /// </summary>
