@@ -69,6 +69,21 @@ for trx in "$results"/*.trx; do
   failed=$((failed + ${f:-0}))
 done
 
+# Name each failed test with the first lines of its message, so the end of the log says what broke.
+if [ "$failed" -gt 0 ]; then
+  echo "== failed tests"
+  perl -0777 -ne '
+    while (/<UnitTestResult\b([^>]*?)outcome="Failed"[^>]*>(.*?)<\/UnitTestResult>/gs) {
+      my ($head, $body) = ($1, $2);
+      my ($name) = $head =~ /testName="([^"]*)"/;
+      my ($msg) = $body =~ /<Message>(.*?)<\/Message>/s;
+      $msg = "" unless defined $msg;
+      for ($name, $msg) { s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&apos;/\x27/g; s/&#xD;//g; s/&#xA;/\n/g; s/&amp;/&/g; }
+      my @lines = grep { /\S/ } split /\n/, $msg;
+      print "FAILED $name\n";
+      print "    $_\n" for @lines[0 .. ($#lines < 5 ? $#lines : 5)];
+    }' "$results"/*.trx
+fi
 echo "$passed passed, $failed failed"
 if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ] || [ "$status" -ne 0 ]; then
   exit 1
