@@ -48,6 +48,7 @@ public abstract class ProcessTests(ITestOutputHelper output) : IDisposable
         foreach (var handle in handles)
         {
             var result = await handle.WaitAsync(TimeSpan.FromSeconds(120));
+            if (result?.State != TaskStates.Success) output.WriteLine(victim.Describe("victim", handle.Id) + survivor.Describe("survivor", handle.Id));
             Assert.True(result?.State == TaskStates.Success, $"task {handle.Id} ended in {result?.State ?? "PENDING"}: {result?.Error?.Message}");
         }
 

@@ -76,14 +76,7 @@ public sealed class RedisRestartProcessTests(ITestOutputHelper output) : IAsyncL
             else if (key.ToString().Contains(id, StringComparison.Ordinal))
                 text.AppendLine($"{key}: {type}");
         }
-        foreach (var (name, worker) in new[] { ("a", a), ("b", b) })
-        {
-            List<string> lines;
-            lock (worker.Output) lines = [.. worker.Output];
-            text.AppendLine($"-- worker {name}: lines naming the task, then its last 40 lines");
-            foreach (var line in lines.Where(l => l.Contains(id, StringComparison.Ordinal))) text.AppendLine(line);
-            foreach (var line in lines.TakeLast(40)) text.AppendLine(line);
-        }
+        text.Append(a.Describe("a", id)).Append(b.Describe("b", id));
         return text.ToString();
     }
 

@@ -87,6 +87,17 @@ internal sealed class WorkerProcess : IDisposable
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill() => _process.Kill(entireProcessTree: false);
 
+    /// <summary>For a task that never finished: the lines of this worker's output naming it, then its last 40 lines.</summary>
+    public string Describe(string name, string taskId)
+    {
+        List<string> lines;
+        lock (Output) lines = [.. Output];
+        var text = new System.Text.StringBuilder($"-- worker {name} ({(HasExited ? "exited" : "running")}): lines naming task {taskId}, then its last 40 lines\n");
+        foreach (var line in lines.Where(l => l.Contains(taskId, StringComparison.Ordinal))) text.AppendLine(line);
+        foreach (var line in lines.TakeLast(40)) text.AppendLine(line);
+        return text.ToString();
+    }
+
     /// <summary>SIGTERM: graceful shutdown.</summary>
     public async Task TerminateAsync(TimeSpan timeout)
     {

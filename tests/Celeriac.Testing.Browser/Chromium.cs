@@ -93,7 +93,7 @@ public sealed class Chromium : IAsyncDisposable
         var context = await _browser.NewContextAsync();
         try
         {
-            context.SetDefaultTimeout(15_000);
+            context.SetDefaultTimeout(30_000);
             var page = await context.NewPageAsync();
             var result = new BrowserPage(context, page);
             var response = await page.GotoAsync(url).WaitAsync(cancellationToken);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Celeriac.Tests;
 
@@ -384,5 +385,47 @@ public sealed class WorkerTests
         var handle = await h.Client.SendAsync("t");
         Assert.Single(await h.Transport.ReceiveAsync(["default"], 1, TimeSpan.FromSeconds(30), TimeSpan.Zero));
         Assert.False(await h.Client.RevokeAsync(handle.Id));
+    }
+
+    [Fact]
+    public async Task A_result_write_that_fails_is_never_acked_and_the_task_runs_again_after_its_lease()
+    {
+        var runs = 0;
+        ResultStoreFailingOnce? store = null;
+        await using var h = new WorkerHarness(c =>
+        {
+            c.MapTask("t", (TaskContext ctx) => { Interlocked.Increment(ref runs); return ctx.DeliveryCount; });
+            c.Services.AddSingleton<IResultStore>(sp => store = new ResultStoreFailingOnce(new Celeriac.Memory.InMemoryResultStore(sp.GetRequiredService<TimeProvider>())));
+        }).Start();
+        var handle = await h.Client.SendAsync("t");
+        await Eventually.TrueAsync(() => store is { Failed: 1 });
+
+        // The ack waits for the result: the message stays leased (not deleted with no result), its lease runs out,
+        // and the second delivery stores SUCCESS.
+        var done = h.WaitForStateAsync(handle.Id, TaskStates.Success);
+        await h.AdvanceUntilAsync(done, TimeSpan.FromSeconds(5));
+        Assert.Equal(2, await handle.GetAsync<int>(TimeSpan.FromSeconds(5)));
+        Assert.Equal(2, runs);
+        Assert.Equal(0, (await h.Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased));
+    }
+
+    /// <summary>A result store whose first SUCCESS write fails after a yield, as a store that lost its connection does.</summary>
+    private sealed class ResultStoreFailingOnce(IResultStore inner) : IResultStore
+    {
+        private int _failed;
+
+        public int Failed => Volatile.Read(ref _failed);
+
+        public async ValueTask SetAsync(TaskResult result, DateTimeOffset? expiresAt, CancellationToken cancellationToken = default)
+        {
+            await Task.Yield();
+            if (result.State == TaskStates.Success && Interlocked.CompareExchange(ref _failed, 1, 0) == 0)
+                throw new IOException("The result store dropped the connection.");
+            await inner.SetAsync(result, expiresAt, cancellationToken);
+        }
+
+        public ValueTask<TaskResult?> GetAsync(string id, CancellationToken cancellationToken = default) => inner.GetAsync(id, cancellationToken);
+
+        public ValueTask<TaskResult?> WaitAsync(string id, TimeSpan timeout, CancellationToken cancellationToken = default) => inner.WaitAsync(id, timeout, cancellationToken);
     }
 }

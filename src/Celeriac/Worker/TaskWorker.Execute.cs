@@ -174,17 +174,17 @@ internal sealed partial class TaskWorker
                 return;
             }
         }
-        // Issued back to back without waiting in between: a store applies writes in the order they are issued (one
-        // writer, one connection), so the result and the next chain step are never committed after the ack, and
-        // all three usually share one commit.
+        // The result and the next chain step are written together; the ack is issued only once both are committed.
+        // A store may commit concurrent writes in any order (Redis batches results and acks separately), so an ack
+        // issued alongside could land first: a worker killed, or a store write failing, in between would lose the
+        // task with no result. Failing here leaves the message leased; its lease runs out and it is delivered again.
         var stored = definition.IgnoreResult ? ValueTask.CompletedTask : StoreAsync(envelope, TaskStates.Success, result?.GetRawText(), null);
         var sent = envelope.Chain is { Count: > 0 } chain
             ? client.SendNextAsync(chain[0], [.. chain.Skip(1)], result, envelope.Id, envelope.RootId ?? envelope.Id, CancellationToken.None)
             : ValueTask.FromResult<string[]>([]);
-        var acked = transport.AckAsync(message, CancellationToken.None);
         await stored.ConfigureAwait(false);
         await sent.ConfigureAwait(false);
-        await acked.ConfigureAwait(false);
+        await transport.AckAsync(message, CancellationToken.None).ConfigureAwait(false);
         CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Success);
     }
 
