@@ -55,8 +55,8 @@ echo "== test"
 dotnet test Celeriac.slnx -c Release --no-build -nologo \
   --logger "trx" --logger "console;verbosity=minimal" \
   --results-directory "$results" \
-  --blame-hang-timeout 5m
-status=$?
+  --blame-hang-timeout 5m 2>&1 | tee "$results/console.log"
+status=${PIPESTATUS[0]}
 
 passed=0
 failed=0
@@ -69,9 +69,24 @@ for trx in "$results"/*.trx; do
   failed=$((failed + ${f:-0}))
 done
 
+# A test host that crashed, or that blame-hang stopped, records no result for the test it was running: count that
+# test as failed, by the name dotnet test printed for it.
+aborted=$(grep -A1 "The test running when the crash occurred:" "$results/console.log" \
+  | grep -v -e "The test running when the crash occurred:" -e '^--$' | sed 's/^[[:space:]]*//' | grep -v '^$' || true)
+if [ -n "$aborted" ]; then
+  failed=$((failed + $(wc -l <<<"$aborted")))
+fi
+
 # Name each failed test with the first lines of its message, so the end of the log says what broke.
-if [ "$failed" -gt 0 ]; then
+if [ "$failed" -gt 0 ] || [ "$status" -ne 0 ]; then
   echo "== failed tests"
+  while IFS= read -r name; do
+    [ -n "$name" ] && echo "FAILED $name"$'\n'"    its test host crashed or hung (blame-hang: 5 min without progress); see the dump and Sequence file under $results"
+  done <<<"$aborted"
+  if [ "$failed" -eq 0 ]; then
+    echo "dotnet test exited with status $status without a failed test result (a test host crashed before any test ran?): see the log above"
+    failed=1
+  fi
   perl -0777 -ne '
     while (/<UnitTestResult\b([^>]*?)outcome="Failed"[^>]*>(.*?)<\/UnitTestResult>/gs) {
       my ($head, $body) = ($1, $2);
@@ -82,7 +97,7 @@ if [ "$failed" -gt 0 ]; then
       my @lines = grep { /\S/ } split /\n/, $msg;
       print "FAILED $name\n";
       print "    $_\n" for @lines[0 .. ($#lines < 5 ? $#lines : 5)];
-    }' "$results"/*.trx
+    }' "$results"/*.trx 2>/dev/null
 fi
 echo "$passed passed, $failed failed"
 if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ] || [ "$status" -ne 0 ]; then

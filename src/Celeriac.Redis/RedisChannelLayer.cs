@@ -379,7 +379,7 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
             if (!Ready.IsCompletedSuccessfully) return;
             try
             {
-                await Ready.Result.UnsubscribeAsync().ConfigureAwait(false);
+                await _layer._connection.UnsubscribeAsync(Ready.Result).ConfigureAwait(false);
             }
             catch (Exception e) when (e is RedisException or ObjectDisposedException or TimeoutException)
             {
@@ -395,7 +395,7 @@ internal sealed partial class RedisChannelLayer : IChannelLayer, IAsyncDisposabl
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored malformed members of group {Group} in Redis")]
     private partial void LogMalformedMembers(Exception exception, string group);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Unsubscribing from group {Group} in Redis failed")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Unsubscribing from group {Group} in Redis failed; the server drops the subscription when the connection closes")]
     private partial void LogUnsubscribeFailed(Exception exception, string group);
 }
 

@@ -160,6 +160,18 @@ internal sealed partial class RedisConnection : IAsyncDisposable, IDisposable
     public Task<ChannelMessageQueue> SubscribeOrderedAsync(RedisChannel channel) =>
         WithSubscriberAsync(channel, static (subscriber, channel) => subscriber.SubscribeAsync(channel));
 
+    /// <summary>
+    /// Ends a subscription made by <see cref="SubscribeOrderedAsync"/>, tried again like a subscribe while the
+    /// subscription connection is not up: a failed unsubscribe would leave the server sending the channel's messages
+    /// to this process for as long as its connection lives.
+    /// </summary>
+    public Task UnsubscribeAsync(ChannelMessageQueue messages) =>
+        WithSubscriberAsync(messages.Channel, async (_, _) =>
+        {
+            await messages.UnsubscribeAsync().ConfigureAwait(false);
+            return true;
+        });
+
     private Task SubscribeAsync(RedisChannel channel, Action<RedisChannel, RedisValue> handler) =>
         WithSubscriberAsync(channel, async (subscriber, channel) =>
         {
@@ -168,7 +180,7 @@ internal sealed partial class RedisConnection : IAsyncDisposable, IDisposable
         });
 
     /// <summary>
-    /// Runs a subscribe on the shared subscriber. The multiplexer reports itself connected once its command connection
+    /// Runs a subscribe (or an unsubscribe) on the shared subscriber. The multiplexer reports itself connected once its command connection
     /// is up, and its subscription connection may still be shaking hands: a subscribe then fails at once (commands fail
     /// fast here), so it is tried again for a few seconds before the failure is passed on. Real time: this waits for a
     /// socket, not for the application's clock.

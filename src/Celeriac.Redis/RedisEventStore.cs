@@ -254,7 +254,7 @@ internal sealed partial class RedisEventStore : IEventStore
     {
         try
         {
-            await messages.UnsubscribeAsync().ConfigureAwait(false);
+            await _connection.UnsubscribeAsync(messages).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException or TimeoutException)
         {

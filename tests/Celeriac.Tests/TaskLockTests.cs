@@ -86,7 +86,7 @@ public sealed class TaskLockTests
         await Eventually.TrueAsync(() => h.Transport.GetQueueStatsAsync().AsTask().Result.Single().Delayed == 1);
         Assert.Equal(TaskStates.Pending, await handle.GetStateAsync());
         Assert.True(await locks.ReleaseAsync("lock:k:1", token!));
-        h.Time.Advance(TimeSpan.FromSeconds(15));
+        await h.AdvanceAsync(TimeSpan.FromSeconds(15), h.WaitForStateAsync(handle.Id, TaskStates.Success));
         Assert.Equal(1, await handle.GetAsync<int>(TimeSpan.FromSeconds(10)));
         Assert.Equal(0, (await handle.GetResultAsync())!.Retries);
     }

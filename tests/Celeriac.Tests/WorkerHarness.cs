@@ -39,19 +39,34 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public Celeriac.Events.EventHost EventHost => Provider.GetRequiredService<Celeriac.Events.EventHost>();
 
     /// <summary>
-    /// Advances the fake clock by <paramref name="step"/> every 50 ms of real time until <paramref name="task"/> has
-    /// completed (at most 20 s): a timer the worker arms on the fake clock a moment after the test expected it (a
-    /// loaded machine) still fires, where a single advance would leave it waiting for ever.
+    /// Advances the fake clock by <paramref name="step"/> every <paramref name="every"/> (default 50 ms) of real time
+    /// until <paramref name="task"/> has completed (at most 20 s): a timer the worker arms on the fake clock a moment
+    /// after the test expected it (a loaded machine) still fires, where a single advance would leave it waiting for ever.
     /// </summary>
-    public async Task AdvanceUntilAsync(Task task, TimeSpan step)
+    public async Task AdvanceUntilAsync(Task task, TimeSpan step, TimeSpan? every = null)
     {
+        var interval = every ?? TimeSpan.FromMilliseconds(50);
         for (var waited = System.Diagnostics.Stopwatch.StartNew(); !task.IsCompleted; )
         {
             if (waited.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException("The task did not complete while the clock advanced.");
             Time.Advance(step);
-            await Task.WhenAny(task, Task.Delay(50));
+            await Task.WhenAny(task, Task.Delay(interval));
         }
         await task;
+    }
+
+    /// <summary>
+    /// Advances the fake clock by <paramref name="by"/>, then lets it run on at the pace of real time until
+    /// <paramref name="until"/> has completed (see <see cref="AdvanceUntilAsync"/>). Returns how far the clock ran
+    /// beyond <paramref name="by"/>, so a test can check timings exactly.
+    /// </summary>
+    public async Task<TimeSpan> AdvanceAsync(TimeSpan by, Task until)
+    {
+        Time.Advance(by);
+        var advanced = Time.GetUtcNow();
+        var pace = TimeSpan.FromMilliseconds(20);
+        await AdvanceUntilAsync(until, pace, pace);
+        return Time.GetUtcNow() - advanced;
     }
 
     /// <summary>

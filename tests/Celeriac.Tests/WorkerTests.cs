@@ -33,15 +33,13 @@ public sealed class WorkerTests
         Assert.Equal("try 0", retry.Error.Message);
         Assert.Equal(1, retry.Retries);
 
-        // Full jitter: the first retry is due within [0, 10 s]; nothing is due after that.
-        var stats = await h.Transport.GetQueueStatsAsync();
-        h.Time.Advance(TimeSpan.FromSeconds(10));
-        await Eventually.TrueAsync(() => Volatile.Read(ref attempts) == 2);
-        await h.WaitForStateAsync(handle.Id, TaskStates.Retry);
-        h.Time.Advance(TimeSpan.FromSeconds(20));
+        // Full jitter: the first retry is due within [0, 10 s] of the failure, the second within [0, 20 s].
+        var ran = await h.AdvanceAsync(TimeSpan.FromSeconds(10), Eventually.TrueAsync(() => Volatile.Read(ref attempts) == 2));
+        ran += await h.AdvanceAsync(TimeSpan.FromSeconds(20), h.WaitForStateAsync(handle.Id, TaskStates.Success));
         Assert.Equal(2, await handle.GetAsync<int>(TimeSpan.FromSeconds(10)));
         Assert.Equal(3, attempts);
-        Assert.True(h.Time.GetUtcNow() - sentAt <= TimeSpan.FromSeconds(30));
+        // Less the time the clock ran on while the worker reacted, it took at most the two backoffs.
+        Assert.True(h.Time.GetUtcNow() - sentAt - ran <= TimeSpan.FromSeconds(30), $"{h.Time.GetUtcNow() - sentAt} in all, {ran} of it while the worker reacted");
     }
 
     [Fact]
@@ -56,11 +54,8 @@ public sealed class WorkerTests
         }).Retry(on: [typeof(IOException)], backoff: TimeSpan.FromSeconds(1), maxRetries: 2, jitter: false)).Start();
 
         var handle = await h.Client.SendAsync("doomed");
-        for (var i = 0; i < 2; i++)
-        {
-            await Eventually.TrueAsync(() => h.Transport.GetQueueStatsAsync().AsTask().Result.Single().Delayed == 1);
-            h.Time.Advance(TimeSpan.FromSeconds(1 << i));
-        }
+        var failed = h.WaitForStateAsync(handle.Id, TaskStates.Failure);
+        await h.AdvanceUntilAsync(failed, TimeSpan.FromSeconds(1));   // the backoffs: 1 s, then 2 s
         var failure = await handle.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(TaskStates.Failure, failure!.State);
         Assert.Equal(2, failure.Retries);
@@ -99,7 +94,7 @@ public sealed class WorkerTests
         h.Time.Advance(TimeSpan.FromMinutes(4));
         Assert.Equal(TaskStates.Retry, await handle.GetStateAsync());
         Assert.Equal(1, (await h.Transport.GetQueueStatsAsync()).Single().Delayed);
-        h.Time.Advance(TimeSpan.FromMinutes(1));
+        await h.AdvanceAsync(TimeSpan.FromMinutes(1), h.WaitForStateAsync(handle.Id, TaskStates.Success));
         Assert.Equal("done", await handle.GetAsync<string>(TimeSpan.FromSeconds(10)));
     }
 
@@ -134,7 +129,7 @@ public sealed class WorkerTests
         var stuck = await h.Client.SendAsync("stuck");
         await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var quick = await h.Client.SendAsync("quick");
-        h.Time.Advance(TimeSpan.FromSeconds(10));
+        await h.AdvanceAsync(TimeSpan.FromSeconds(10), h.WaitForStateAsync(stuck.Id, TaskStates.Failure));
         var r = await stuck.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(TaskStates.Failure, r!.State);
         Assert.Contains("hard time limit", r.Error!.Message, StringComparison.Ordinal);
@@ -149,12 +144,12 @@ public sealed class WorkerTests
         await using var h = new WorkerHarness(c => c.MapTask("late", () => Interlocked.Increment(ref ran)));
         var handle = await h.Client.SendAsync("late", configure: o => { o.Countdown = TimeSpan.FromMinutes(2); o.ExpiresIn = TimeSpan.FromMinutes(1); });
         h.Start();
-        h.Time.Advance(TimeSpan.FromMinutes(2));
+        await h.AdvanceAsync(TimeSpan.FromMinutes(2), h.WaitForStateAsync(handle.Id, TaskStates.Expired));
         var r = await handle.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(TaskStates.Expired, r!.State);
         Assert.Equal(0, ran);
         Assert.Empty(await h.Transport.GetDeadLettersAsync(10));
-        Assert.Equal(0, (await h.Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased));
+        await Eventually.TrueAsync(async () => (await h.Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased) == 0);   // the ack follows the result
     }
 
     [Fact]
@@ -164,7 +159,7 @@ public sealed class WorkerTests
         var handle = await h.Client.SendAsync("later", configure: o => o.Countdown = TimeSpan.FromSeconds(30));
         Assert.Equal(1, (await h.Transport.GetQueueStatsAsync()).Single().Delayed);
         Assert.Equal(TaskStates.Pending, await handle.GetStateAsync());
-        h.Time.Advance(TimeSpan.FromSeconds(30));
+        await h.AdvanceAsync(TimeSpan.FromSeconds(30), h.WaitForStateAsync(handle.Id, TaskStates.Success));
         Assert.Equal("ran", await handle.GetAsync<string>(TimeSpan.FromSeconds(10)));
     }
 
@@ -276,7 +271,7 @@ public sealed class WorkerTests
         h.Start();
         Assert.Equal(1, (await h.Transport.GetQueueStatsAsync()).Single().Leased);
         Assert.Equal(TaskStates.Pending, await handle.GetStateAsync());
-        h.Time.Advance(TimeSpan.FromSeconds(30));
+        await h.AdvanceAsync(TimeSpan.FromSeconds(30), h.WaitForStateAsync(handle.Id, TaskStates.Success));
         Assert.Equal(2, await handle.GetAsync<int>(TimeSpan.FromSeconds(10)));
     }
 
@@ -406,7 +401,8 @@ public sealed class WorkerTests
         await h.AdvanceUntilAsync(done, TimeSpan.FromSeconds(5));
         Assert.Equal(2, await handle.GetAsync<int>(TimeSpan.FromSeconds(5)));
         Assert.Equal(2, runs);
-        Assert.Equal(0, (await h.Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased));
+        // The ack follows the result: the queue empties a moment after SUCCESS is readable.
+        await Eventually.TrueAsync(async () => (await h.Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased) == 0);
     }
 
     /// <summary>A result store whose first SUCCESS write fails after a yield, as a store that lost its connection does.</summary>
