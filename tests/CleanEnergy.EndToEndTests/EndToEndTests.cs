@@ -1,8 +1,9 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Json;
+using System.Net;
 using System.Text.Json;
 using Celeriac.Testing.Browser;
+using Microsoft.Playwright;
 using Xunit.Abstractions;
 
 namespace CleanEnergy.EndToEndTests;
@@ -53,7 +54,7 @@ public sealed class EndToEndTests(EnergyFixture energy, ITestOutputHelper output
 
             await login.Page.FillAsync("#password", "demo");
             await login.Page.ClickAsync("#login-form button[type=submit]");
-            await login.Page.WaitForURLAsync($"{app.Url}/");
+            await login.Page.WaitForURLAsync($"{app.Url}/", new() { WaitUntil = WaitUntilState.Commit });
             Assert.Equal("Alice Demo", await login.EvaluateAsync<string>("document.getElementById('me').textContent"));
             await login.WaitForAsync($"{DeviceRows}.length === 6", Timeout);
             await login.WaitForAsync("document.getElementById('live').dataset.status === 'open'", Timeout);
@@ -64,7 +65,7 @@ public sealed class EndToEndTests(EnergyFixture energy, ITestOutputHelper output
             Assert.Equal(1, alice.GetProperty("version").GetInt64());
 
             await login.Page.ClickAsync("#logout-form button");
-            await login.Page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/login");
+            await login.Page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/login", new() { WaitUntil = WaitUntilState.Commit });
             await login.Page.GotoAsync($"{app.Url}/users");
             Assert.Equal("/login", new Uri(login.Page.Url).AbsolutePath);
         });

@@ -1,4 +1,5 @@
 using Celeriac.Testing.Browser;
+using Microsoft.Playwright;
 
 namespace CleanEnergy.EndToEndTests;
 
@@ -41,7 +42,7 @@ public sealed class EnergyFixture : IAsyncLifetime
             await page.Page.FillAsync("#userName", userName);
             await page.Page.FillAsync("#password", password);
             await page.Page.ClickAsync("#login-form button[type=submit]");
-            await page.Page.WaitForURLAsync(url => new Uri(url).PathAndQuery == path, new() { Timeout = (float)Timeout.TotalMilliseconds });
+            await page.Page.WaitForURLAsync(url => new Uri(url).PathAndQuery == path, new() { Timeout = (float)Timeout.TotalMilliseconds, WaitUntil = WaitUntilState.Commit });
             return page;
         }
         catch
