@@ -55,6 +55,26 @@ public sealed class BrowserPage : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until the page's address satisfies <paramref name="match"/> (checked every 20 ms), as it does once a
+    /// navigation has committed; then wait for the content with <see cref="WaitForAsync"/>. Playwright's own
+    /// <c>WaitForURLAsync</c> also waits for a load state, and when the navigation had committed before the call
+    /// that wait can miss its event and time out.
+    /// </summary>
+    /// <exception cref="TimeoutException">It did not within <paramref name="timeout"/>; the message holds the address and the page's log.</exception>
+    public async Task WaitForUrlAsync(Func<Uri, bool> match, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!match(new Uri(Page.Url)))
+        {
+            if (waited.Elapsed > timeout)
+                throw new TimeoutException(
+                    $"The page stayed at {Page.Url} for {timeout.TotalSeconds:0.#} s. Page log:\n  " + string.Join("\n  ", Log.TakeLast(40)));
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Saves a PNG screenshot of the whole page to <paramref name="path"/> (its folder is created).</summary>
     public async Task ScreenshotAsync(string path)
     {

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Net;
 using System.Text.Json;
 using Celeriac.Testing.Browser;
-using Microsoft.Playwright;
 using Xunit.Abstractions;
 
 namespace CleanEnergy.EndToEndTests;
@@ -54,7 +53,7 @@ public sealed class EndToEndTests(EnergyFixture energy, ITestOutputHelper output
 
             await login.Page.FillAsync("#password", "demo");
             await login.Page.ClickAsync("#login-form button[type=submit]");
-            await login.Page.WaitForURLAsync($"{app.Url}/", new() { WaitUntil = WaitUntilState.Commit });
+            await login.WaitForUrlAsync(url => url.AbsolutePath == "/", Timeout);
             Assert.Equal("Alice Demo", await login.EvaluateAsync<string>("document.getElementById('me').textContent"));
             await login.WaitForAsync($"{DeviceRows}.length === 6", Timeout);
             await login.WaitForAsync("document.getElementById('live').dataset.status === 'open'", Timeout);
@@ -65,7 +64,7 @@ public sealed class EndToEndTests(EnergyFixture energy, ITestOutputHelper output
             Assert.Equal(1, alice.GetProperty("version").GetInt64());
 
             await login.Page.ClickAsync("#logout-form button");
-            await login.Page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/login", new() { WaitUntil = WaitUntilState.Commit });
+            await login.WaitForUrlAsync(url => url.AbsolutePath == "/login", Timeout);
             await login.Page.GotoAsync($"{app.Url}/users");
             Assert.Equal("/login", new Uri(login.Page.Url).AbsolutePath);
         });

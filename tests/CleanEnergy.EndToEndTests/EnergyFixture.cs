@@ -1,5 +1,4 @@
 using Celeriac.Testing.Browser;
-using Microsoft.Playwright;
 
 namespace CleanEnergy.EndToEndTests;
 
@@ -42,7 +41,7 @@ public sealed class EnergyFixture : IAsyncLifetime
             await page.Page.FillAsync("#userName", userName);
             await page.Page.FillAsync("#password", password);
             await page.Page.ClickAsync("#login-form button[type=submit]");
-            await page.Page.WaitForURLAsync(url => new Uri(url).PathAndQuery == path, new() { Timeout = (float)Timeout.TotalMilliseconds, WaitUntil = WaitUntilState.Commit });
+            await page.WaitForUrlAsync(url => url.PathAndQuery == path, Timeout);
             return page;
         }
         catch

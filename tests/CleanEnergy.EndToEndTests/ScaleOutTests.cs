@@ -4,7 +4,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Celeriac.Testing.Browser;
 using Celeriac.Transport.Tests;
-using Microsoft.Playwright;
 using Xunit.Abstractions;
 
 namespace CleanEnergy.EndToEndTests;
@@ -280,7 +279,7 @@ public abstract partial class ScaleOutTests(EnergyFixture energy, ITestOutputHel
             await page.Page.FillAsync("#userName", userName);
             await page.Page.FillAsync("#password", "demo");
             await page.Page.ClickAsync("#login-form button[type=submit]");
-            await page.Page.WaitForURLAsync(url => new Uri(url).PathAndQuery == path, new() { Timeout = (float)Timeout.TotalMilliseconds, WaitUntil = WaitUntilState.Commit });
+            await page.WaitForUrlAsync(url => url.PathAndQuery == path, Timeout);
             return page;
         }
         catch
@@ -301,7 +300,7 @@ public abstract partial class ScaleOutTests(EnergyFixture energy, ITestOutputHel
             await page.Page.FillAsync("#userName", userName);
             await page.Page.FillAsync("#password", "demo");
             await page.Page.ClickAsync("#login");
-            await page.Page.WaitForURLAsync($"{replicaUrl}/me", new() { Timeout = (float)Timeout.TotalMilliseconds, WaitUntil = WaitUntilState.Commit });
+            await page.WaitForUrlAsync(url => url.AbsoluteUri == $"{replicaUrl}/me", Timeout);
             await page.WaitForAsync($"document.getElementById('user-name').textContent === {JsonSerializer.Serialize(userName)} && socket.offsets['user.{userId}'] !== undefined", Timeout);
             return page;
         }

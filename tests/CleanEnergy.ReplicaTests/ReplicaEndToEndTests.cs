@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Celeriac.Testing.Browser;
-using Microsoft.Playwright;
 using Xunit.Abstractions;
 
 namespace CleanEnergy.ReplicaTests;
@@ -115,7 +114,7 @@ public sealed partial class ReplicaEndToEndTests(ChromiumFixture chromium, ITest
             await page.Page.FillAsync("#userName", userName);
             await page.Page.FillAsync("#password", "demo");
             await page.Page.ClickAsync("#login");
-            await page.Page.WaitForURLAsync(replicaUrl + "/me", new() { WaitUntil = WaitUntilState.Commit });
+            await page.WaitForUrlAsync(url => url.AbsoluteUri == replicaUrl + "/me", Timeout);
             // Joined: the server's `joined` frame set the group's offset, so what is sent from now on reaches the page.
             await page.WaitForAsync($"document.getElementById('display-name').textContent === {JsonSerializer.Serialize(displayName)} && socket.offsets['user.{userId}'] !== undefined", Timeout);
             return page;
