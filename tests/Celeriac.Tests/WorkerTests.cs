@@ -33,8 +33,10 @@ public sealed class WorkerTests
         Assert.Equal("try 0", retry.Error.Message);
         Assert.Equal(1, retry.Retries);
 
-        // Full jitter: the first retry is due within [0, 10 s] of the failure, the second within [0, 20 s].
-        var ran = await h.AdvanceAsync(TimeSpan.FromSeconds(10), Eventually.TrueAsync(() => Volatile.Read(ref attempts) == 2));
+        // Full jitter: the first retry is due within [0, 10 s] of the failure, the second within [0, 20 s]. Each advance
+        // comes after the failure has set its due time (RETRY is stored after that), never before.
+        var ran = await h.AdvanceAsync(TimeSpan.FromSeconds(10),
+            Eventually.TrueAsync(async () => await h.Results.GetAsync(handle.Id) is { State: TaskStates.Retry, Retries: 2 }));
         ran += await h.AdvanceAsync(TimeSpan.FromSeconds(20), h.WaitForStateAsync(handle.Id, TaskStates.Success));
         Assert.Equal(2, await handle.GetAsync<int>(TimeSpan.FromSeconds(10)));
         Assert.Equal(3, attempts);

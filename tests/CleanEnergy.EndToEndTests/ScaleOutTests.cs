@@ -74,7 +74,7 @@ public abstract partial class ScaleOutTests(EnergyFixture energy, ITestOutputHel
     /// <summary>Starts the store of this run; <paramref name="directory"/> is the run's temp directory.</summary>
     protected abstract Task<CeleriacStore> StartStoreAsync(DirectoryInfo directory);
 
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(45);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
     /// <summary>Per flip: grid.refresh every 2 s, devices.decide_all every 5 s, then each device's switch and state push.</summary>

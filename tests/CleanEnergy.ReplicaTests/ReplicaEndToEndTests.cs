@@ -15,7 +15,7 @@ namespace CleanEnergy.ReplicaTests;
 /// </summary>
 public sealed partial class ReplicaEndToEndTests(ChromiumFixture chromium, ITestOutputHelper output) : IClassFixture<ChromiumFixture>, IDisposable
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("replica-e2e-");
 
