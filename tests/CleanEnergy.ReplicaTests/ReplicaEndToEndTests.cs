@@ -54,7 +54,7 @@ public sealed partial class ReplicaEndToEndTests(ChromiumFixture chromium, ITest
 
         try
         {
-            using var http = new HttpClient { BaseAddress = new Uri(replicaUrl), Timeout = TimeSpan.FromSeconds(10) };
+            using var http = new HttpClient { BaseAddress = new Uri(replicaUrl), Timeout = TimeSpan.FromSeconds(30) };
             var users = await WaitForReplicatedAsync(http, u => u.Any(x => x.UserName == "alice") && u.Any(x => x.UserName == "bob"));
             var aliceId = users.Single(u => u.UserName == "alice").Id;
             var bobId = users.Single(u => u.UserName == "bob").Id;
