@@ -55,21 +55,20 @@ internal sealed class Batcher<TItem, TResult>(Func<IReadOnlyList<TItem>, Task<TR
                     _pending.RemoveRange(0, maxBatch);
                 }
             }
+            Task<TResult[]>? call = null;
             try
             {
                 var items = new TItem[batch.Count];
                 for (var i = 0; i < items.Length; i++) items[i] = batch[i].Item;
-                var call = flush(items);
-                if (!call.IsCompleted)
-                {
-                    // A call given up on may still fail later: observe it so that is not an unobserved exception.
-                    _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                }
+                call = flush(items);
                 var results = await call.WaitAsync(timeout, time).ConfigureAwait(false);
                 for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);
             }
             catch (Exception e)
             {
+                // A call given up on may still fail later: observe it so that is not an unobserved exception.
+                if (call is { IsCompleted: false })
+                    _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                 foreach (var (_, done) in batch) done.TrySetException(e);
             }
         }
