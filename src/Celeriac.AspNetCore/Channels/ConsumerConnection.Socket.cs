@@ -165,24 +165,21 @@ internal sealed partial class ConsumerConnection
     private async ValueTask WriteAsync(WebSocket socket, Frame frame)
     {
         var send = socket.SendAsync(frame.Data.AsMemory(), frame.Type, endOfMessage: true, CancellationToken.None);
-        if (!send.IsCompleted && _settings.SendTimeout > TimeSpan.Zero)
+        // The client is not taking frames as fast as they come: a write that stalls longer than the timeout aborts the
+        // connection. Armed only for a write that did not complete at once, so that one costs no timer.
+        var watched = !send.IsCompleted && _settings.SendTimeout > TimeSpan.Zero;
+        if (watched)
         {
-            // The client is not taking frames as fast as they come: a write that stalls longer than the timeout
-            // aborts the connection. Armed only here, so a write that completes at once costs no timer.
             _stallTimer ??= _time.CreateTimer(static c => ((ConsumerConnection)c!).SendStalled(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             _stallTimer.Change(_settings.SendTimeout, Timeout.InfiniteTimeSpan);
-            try
-            {
-                await send.ConfigureAwait(false);
-            }
-            finally
-            {
-                _stallTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            }
         }
-        else
+        try
         {
             await send.ConfigureAwait(false);
+        }
+        finally
+        {
+            if (watched) _stallTimer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }
         ChannelsDiagnostics.FramesSent.Add(1);
         Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
