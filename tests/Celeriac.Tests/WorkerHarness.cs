@@ -76,6 +76,13 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public async Task<IReadOnlyList<DeadLetter>> DeadLettersAsync(int count) =>
         await Eventually.GetAsync(async () => await Transport.GetDeadLettersAsync(100) is { } dead && dead.Count >= count ? dead : null);
 
+    /// <summary>
+    /// Waits until no message is ready, delayed or leased: a worker acks a message after it stored the result, so a
+    /// caller that saw the result may be a step ahead.
+    /// </summary>
+    public Task QueueEmptyAsync() =>
+        Eventually.TrueAsync(async () => (await Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased) == 0);
+
     /// <summary>Starts the event host (durable registration, ephemeral handlers) and waits until the durable subscriptions are saved.</summary>
     public async Task<WorkerHarness> StartEventsAsync()
     {

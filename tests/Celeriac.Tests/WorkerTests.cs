@@ -151,7 +151,7 @@ public sealed class WorkerTests
         Assert.Equal(TaskStates.Expired, r!.State);
         Assert.Equal(0, ran);
         Assert.Empty(await h.Transport.GetDeadLettersAsync(10));
-        await Eventually.TrueAsync(async () => (await h.Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased) == 0);   // the ack follows the result
+        await h.QueueEmptyAsync();
     }
 
     [Fact]
@@ -403,8 +403,7 @@ public sealed class WorkerTests
         await h.AdvanceUntilAsync(done, TimeSpan.FromSeconds(5));
         Assert.Equal(2, await handle.GetAsync<int>(TimeSpan.FromSeconds(5)));
         Assert.Equal(2, runs);
-        // The ack follows the result: the queue empties a moment after SUCCESS is readable.
-        await Eventually.TrueAsync(async () => (await h.Transport.GetQueueStatsAsync()).Sum(s => s.Ready + s.Delayed + s.Leased) == 0);
+        await h.QueueEmptyAsync();
     }
 
     /// <summary>A result store whose first SUCCESS write fails after a yield, as a store that lost its connection does.</summary>
