@@ -76,18 +76,22 @@ public static class RedisCeleriacBuilderExtensions
         services.AddSingleton(sp => new RedisConnection(
             sp.GetRequiredService<IOptions<RedisOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),
-            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<RedisConnection>() ?? NullLogger.Instance));
+            LoggerFor<RedisConnection>(sp)));
         services.AddSingleton<ITaskTransport>(sp => new RedisTransport(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<IResultStore>(sp => new RedisResultStore(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<ILockProvider>(sp => new RedisLockProvider(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<IScheduleStore>(sp => new RedisScheduleStore(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<IEventStore>(sp => new RedisEventStore(
             sp.GetRequiredService<RedisConnection>(),
-            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<RedisEventStore>() ?? NullLogger.Instance));
+            LoggerFor<RedisEventStore>(sp)));
         services.AddSingleton<IChannelLayer>(sp => new RedisChannelLayer(
             sp.GetRequiredService<RedisConnection>(),
             sp.GetRequiredService<IOptions<ChannelLayerOptions>>().Value,
-            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<RedisChannelLayer>() ?? NullLogger.Instance));
+            LoggerFor<RedisChannelLayer>(sp)));
         return builder;
     }
+
+    /// <summary>The logger of <typeparamref name="T"/>, or none when the container has no logging.</summary>
+    private static ILogger LoggerFor<T>(IServiceProvider sp) =>
+        (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<T>() ?? NullLogger.Instance;
 }

@@ -4,7 +4,6 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using System.Threading.Channels;
 using Celeriac.Transport;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -32,7 +31,6 @@ namespace Celeriac.Redis;
 /// </summary>
 internal sealed partial class RedisEventStore : IEventStore
 {
-
     /// <summary>
     /// Lua <c>matches(pattern, subject)</c>: NATS subject matching, token by token, exactly as
     /// <see cref="EventSubjects.Matches"/> (<c>*</c> one non-empty token, <c>&gt;</c> as last token one or more).

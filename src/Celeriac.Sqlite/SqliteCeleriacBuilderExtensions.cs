@@ -43,17 +43,21 @@ public static class SqliteCeleriacBuilderExtensions
         services.AddSingleton(sp => new SqliteEngine(
             sp.GetRequiredService<IOptions<SqliteOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),
-            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<SqliteEngine>() ?? NullLogger.Instance));
+            LoggerFor<SqliteEngine>(sp)));
         services.AddSingleton<ITaskTransport>(sp => new SqliteTransport(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IResultStore>(sp => new SqliteResultStore(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<ILockProvider>(sp => new SqliteLockProvider(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IScheduleStore>(sp => new SqliteScheduleStore(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IEventStore>(sp => new SqliteEventStore(sp.GetRequiredService<SqliteEngine>(),
-            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<SqliteEventStore>() ?? NullLogger.Instance));
+            LoggerFor<SqliteEventStore>(sp)));
         services.AddSingleton<IChannelLayer>(sp => new SqliteChannelLayer(
             sp.GetRequiredService<SqliteEngine>(),
             sp.GetRequiredService<IOptions<ChannelLayerOptions>>().Value,
-            (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<SqliteChannelLayer>() ?? NullLogger.Instance));
+            LoggerFor<SqliteChannelLayer>(sp)));
         return builder;
     }
+
+    /// <summary>The logger of <typeparamref name="T"/>, or none when the container has no logging.</summary>
+    private static ILogger LoggerFor<T>(IServiceProvider sp) =>
+        (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger<T>() ?? NullLogger.Instance;
 }

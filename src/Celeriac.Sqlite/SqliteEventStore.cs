@@ -25,7 +25,6 @@ namespace Celeriac.Sqlite;
 /// </summary>
 internal sealed class SqliteEventStore(SqliteEngine engine, ILogger logger) : IEventStore
 {
-
     /// <summary>How long an event stays in the log for listeners that lag behind.</summary>
     internal const long RetainMs = 60_000;
 

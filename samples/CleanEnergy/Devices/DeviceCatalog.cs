@@ -36,7 +36,7 @@ internal sealed partial class DeviceCatalog(EnergyDb db, VendorClient vendor, Ti
         return added;
     }
 
-    private static string Cut(string? text, int max) => text is { Length: > 0 } t ? t.Length > max ? t[..max] : t : "";
+    private static string Cut(string? text, int max) => text is null ? "" : text.Length > max ? text[..max] : text;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped vendor device {VendorIdStart}…: its id is {Length} characters, over the {Max} this app stores")]
     private partial void LogIdTooLong(string vendorIdStart, int length, int max);
