@@ -77,7 +77,9 @@ public static class RedisCeleriacBuilderExtensions
             sp.GetRequiredService<IOptions<RedisOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),
             LoggerFor<RedisConnection>(sp)));
-        services.AddSingleton<ITaskTransport>(sp => new RedisTransport(sp.GetRequiredService<RedisConnection>()));
+        services.AddSingleton<ITaskTransport>(sp => new RedisTransport(
+            sp.GetRequiredService<RedisConnection>(),
+            LoggerFor<RedisTransport>(sp)));
         services.AddSingleton<IResultStore>(sp => new RedisResultStore(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<ILockProvider>(sp => new RedisLockProvider(sp.GetRequiredService<RedisConnection>()));
         services.AddSingleton<IScheduleStore>(sp => new RedisScheduleStore(sp.GetRequiredService<RedisConnection>()));

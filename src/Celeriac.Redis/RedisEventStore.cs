@@ -58,7 +58,8 @@ internal sealed partial class RedisEventStore : IEventStore
     /// <summary>
     /// KEYS: sequence, registry. ARGV: T, queue channel prefix, now, events channel, event id, subject, body. Enqueues
     /// the body for every matching subscription (by name, in ordinal order) and publishes the event; returns
-    /// {name, queue, …} of the subscriptions it was queued for.
+    /// {count, name, queue, …} of the subscriptions it was queued for, then (event id, name, why) for each matching
+    /// subscription whose queue could not take it (a queue key of another type; checked before anything is written).
     /// </summary>
     private static readonly RedisScript Publish = new(RedisScripts.EnqueueCore + Matching + """
         local now, E, id, subject, body = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -71,17 +72,23 @@ internal sealed partial class RedisEventStore : IEventStore
             matched[#matched + 1] = { registry[i], sub.queue }
           end
         end
-        local out = {}
-        if #matched > 0 then
-          table.sort(matched, function(a, b) return a[1] < b[1] end)
-          local base = redis.call('INCRBY', KEYS[1], #matched) - #matched
-          for k, m in ipairs(matched) do
+        local out, usable = { 0 }, {}
+        for _, m in ipairs(matched) do
+          local why = refusal(m[2], id .. ':' .. m[1])
+          if why then report(id, m[1], why) else usable[#usable + 1] = m end
+        end
+        if #usable > 0 then
+          table.sort(usable, function(a, b) return a[1] < b[1] end)
+          local base = redis.call('INCRBY', KEYS[1], #usable) - #usable
+          for k, m in ipairs(usable) do
             put(id .. ':' .. m[1], m[2], 0, body, base + k, '', now)
             out[#out + 1] = m[1]
             out[#out + 1] = m[2]
           end
           finish()
         end
+        out[1] = #usable
+        for _, v in ipairs(reports) do out[#out + 1] = v end
         redis.call('PUBLISH', E, string.len(id) .. ':' .. id .. string.len(subject) .. ':' .. subject .. body)
         return out
         """);
@@ -188,13 +195,15 @@ internal sealed partial class RedisEventStore : IEventStore
         [
             _keys.Transport, _keys.QueueChannelPrefix, _connection.NowMs, EventChannel, published.Id, published.Subject, published.Body,
         ]).ConfigureAwait(false))!;
-        var names = new string[result.Length / 2];
+        var names = new string[(int)result[0]];
         for (var i = 0; i < names.Length; i++)
         {
-            names[i] = (string)result[2 * i]!;
+            names[i] = (string)result[1 + (2 * i)]!;
             // Receivers of this process wake at once; other processes hear the script's PUBLISH.
-            _connection.PulseQueue((string)result[(2 * i) + 1]!);
+            _connection.PulseQueue((string)result[2 + (2 * i)]!);
         }
+        for (var i = 1 + (2 * names.Length); i + 2 < result.Length; i += 3)
+            LogNotQueued(published.Id, (string?)result[i + 1] ?? "", (string?)result[i + 2] ?? "");
         return names;
     }
 
@@ -280,6 +289,9 @@ internal sealed partial class RedisEventStore : IEventStore
         rest = rest[(colon + 1 + length)..];
         return true;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Event {EventId} was not queued for the durable subscription {Name}: {Why}")]
+    private partial void LogNotQueued(string eventId, string name, string why);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored a malformed message on the Redis events channel")]
     private partial void LogMalformedEvent();

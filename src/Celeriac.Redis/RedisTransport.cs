@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Celeriac.Transport;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Celeriac.Redis;
@@ -12,8 +13,14 @@ namespace Celeriac.Redis;
 /// original place. Delayed messages wait in the delayed set by visible-at. Enqueue and release publish on the queue's
 /// channel; a receive with nothing to take sleeps until that notification, the earliest delayed or leased score of its
 /// queues, or its max wait, whichever comes first (no polling).
+/// <para>
+/// Damaged records (a field missing or not a number, a key of another type under the prefix) are found by the
+/// scripts before they write (see <see cref="RedisScripts.Common"/>): a damaged message record is dead-lettered as
+/// <c>corrupt-record</c> and logged once here, and the good messages around it go on; a queue whose own keys are
+/// damaged fails its calls with <see cref="QueueFaultException"/> before anything changed.
+/// </para>
 /// </summary>
-internal sealed class RedisTransport : ITaskTransport
+internal sealed partial class RedisTransport : ITaskTransport
 {
     /// <summary>Most messages one receive leases; a larger request gets this many.</summary>
     private const int MaxReceive = 1000;
@@ -36,12 +43,17 @@ internal sealed class RedisTransport : ITaskTransport
     private readonly RedisConnection _connection;
     private readonly RedisKeys _keys;
     private readonly RedisKey[] _routing;
-    private readonly Batcher<IReadOnlyList<OutgoingMessage>, string[]> _enqueues;
+    private readonly Batcher<IReadOnlyList<OutgoingMessage>, SendOutcome> _enqueues;
     private readonly Batcher<LeasedMessage, bool> _acks;
+    private readonly ILogger _logger;
 
-    public RedisTransport(RedisConnection connection)
+    /// <summary>The ids of one send, or why the script refused it (a key of its queue is of another type).</summary>
+    private readonly record struct SendOutcome(string[]? Ids, string? Refused, string? Queue);
+
+    public RedisTransport(RedisConnection connection, ILogger logger)
     {
         _connection = connection;
+        _logger = logger;
         _keys = _connection.Keys;
         _routing = [_connection.Keys.Sequence];
         _enqueues = new(EnqueueBatchAsync, EnqueueBatch, connection.BatchTimeout, TimeProvider.System);
@@ -60,9 +72,15 @@ internal sealed class RedisTransport : ITaskTransport
         }
         // Small sends from concurrent callers share one script call; a large batch goes on its own (in chunks).
         return messages.Count <= BatchedEnqueueMax
-            ? new ValueTask<string[]>(_enqueues.AddAsync(messages))
+            ? new ValueTask<string[]>(EnqueueBatchedAsync(messages))
             : new ValueTask<string[]>(EnqueueChunksAsync(messages));
     }
+
+    private async Task<string[]> EnqueueBatchedAsync(IReadOnlyList<OutgoingMessage> messages) =>
+        Accepted(await _enqueues.AddAsync(messages).ConfigureAwait(false));
+
+    private static string[] Accepted(SendOutcome outcome) =>
+        outcome.Ids ?? throw new QueueFaultException(outcome.Queue!, outcome.Refused!);
 
     private async Task<string[]> EnqueueChunksAsync(IReadOnlyList<OutgoingMessage> messages)
     {
@@ -73,27 +91,27 @@ internal sealed class RedisTransport : ITaskTransport
             var chunk = new OutgoingMessage[count];
             for (var i = 0; i < count; i++) chunk[i] = messages[start + i];
             var result = await EnqueueBatchAsync([chunk]).ConfigureAwait(false);
-            result[0].CopyTo(ids, start);
+            Accepted(result[0]).CopyTo(ids, start);
         }
         return ids;
     }
 
-    /// <summary>One enqueue script call for the messages of several sends; returns the ids of each send.</summary>
-    private async Task<string[][]> EnqueueBatchAsync(IReadOnlyList<IReadOnlyList<OutgoingMessage>> sends)
+    /// <summary>One enqueue script call for the messages of several sends; returns the ids of each send, or why it was refused.</summary>
+    private async Task<SendOutcome[]> EnqueueBatchAsync(IReadOnlyList<IReadOnlyList<OutgoingMessage>> sends)
     {
         var total = 0;
         foreach (var send in sends) total += send.Count;
         var db = await _connection.DatabaseAsync().ConfigureAwait(false);
         var now = _connection.NowMs;
-        var args = new RedisValue[4 + (7 * total)];
+        var args = new RedisValue[4 + (8 * total)];
         args[0] = _keys.Transport;
         args[1] = _keys.QueueChannelPrefix;
         args[2] = now;
         args[3] = total;
         var a = 4;
-        foreach (var send in sends)
+        for (var s = 0; s < sends.Count; s++)
         {
-            foreach (var m in send)
+            foreach (var m in sends[s])
             {
                 args[a] = m.Id;
                 args[a + 1] = m.Queue;
@@ -102,17 +120,30 @@ internal sealed class RedisTransport : ITaskTransport
                 args[a + 4] = m.VisibleAt is { } visible ? visible.ToUnixTimeMilliseconds() : RedisValue.EmptyString;
                 args[a + 5] = m.IdempotencyKey ?? RedisValue.EmptyString;
                 args[a + 6] = m.IdempotencyKey is not null && m.IdempotencyExpiresAt is { } expires ? expires.ToUnixTimeMilliseconds() : RedisValue.EmptyString;
-                a += 7;
+                args[a + 7] = s;
+                a += 8;
             }
         }
         var result = (RedisResult[])(await RedisScripts.Enqueue.EvaluateAsync(db, _routing, args).ConfigureAwait(false))!;
-        var ids = new string[sends.Count][];
+        var outcomes = new SendOutcome[sends.Count];
         var r = 0;
         for (var s = 0; s < sends.Count; s++)
         {
             var send = sends[s];
-            ids[s] = new string[send.Count];
-            for (var i = 0; i < send.Count; i++) ids[s][i] = (string)result[r++]!;
+            var ids = new string[send.Count];
+            string? refused = null;
+            for (var i = 0; i < send.Count; i++)
+            {
+                var item = result[r++];
+                if (item.Resp2Type == ResultType.Array) refused ??= (string?)((RedisResult[])item!)[0] ?? "refused";
+                else ids[i] = (string)item!;
+            }
+            if (refused is not null)
+            {
+                outcomes[s] = new SendOutcome(null, refused, send[0].Queue);
+                continue;
+            }
+            outcomes[s] = new SendOutcome(ids, null, null);
             // Receivers of this process wake at once; other processes hear the script's PUBLISH.
             string? last = null;
             foreach (var m in send)
@@ -122,7 +153,7 @@ internal sealed class RedisTransport : ITaskTransport
                 _connection.PulseQueue(m.Queue);
             }
         }
-        return ids;
+        return outcomes;
     }
 
     public async ValueTask<IReadOnlyList<LeasedMessage>> ReceiveAsync(IReadOnlyList<string> queues, int maxMessages, TimeSpan lease, TimeSpan maxWait, CancellationToken cancellationToken = default)
@@ -168,7 +199,7 @@ internal sealed class RedisTransport : ITaskTransport
         args[4] = PromoteLimit;
         args[5] = queues.Count;
         for (var i = 0; i < queues.Count; i++) args[6 + i] = queues[i];
-        var call = RedisScripts.Receive.EvaluateAsync(db, _routing, args);
+        var call = Translated(RedisScripts.Receive.EvaluateAsync(db, _routing, args));
         RedisResult result;
         if (!cancellationToken.CanBeCanceled)
         {
@@ -188,14 +219,47 @@ internal sealed class RedisTransport : ITaskTransport
                 throw;
             }
         }
-        return Parse(result);
+        return await ParseAsync(result).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <paramref name="call"/>, with a script's refusal of a damaged queue (<c>CELERIAC-QUEUE ["queue", "why"]</c>)
+    /// as a <see cref="QueueFaultException"/>.
+    /// </summary>
+    private static async Task<RedisResult> Translated(Task<RedisResult> call)
+    {
+        try
+        {
+            return await call.ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (QueueFault(e.Message) is { } fault)
+        {
+            throw fault;
+        }
+    }
+
+    private static QueueFaultException? QueueFault(string message)
+    {
+        const string Marker = "CELERIAC-QUEUE ";
+        var at = message.IndexOf(Marker, StringComparison.Ordinal);
+        if (at < 0) return null;
+        try
+        {
+            var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(message[(at + Marker.Length)..]));
+            using var parsed = JsonDocument.ParseValue(ref reader);
+            return new QueueFaultException(parsed.RootElement[0].GetString() ?? "", parsed.RootElement[1].GetString() ?? "");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or IndexOutOfRangeException)
+        {
+            return null;
+        }
     }
 
     private async Task ReleaseLateAsync(Task<RedisResult> call)
     {
         try
         {
-            var (taken, _) = Parse(await call.ConfigureAwait(false));
+            var (taken, _) = await ParseAsync(await call.ConfigureAwait(false)).ConfigureAwait(false);
             foreach (var m in taken) await ReleaseAsync(m, null, null, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException or TimeoutException)
@@ -204,17 +268,45 @@ internal sealed class RedisTransport : ITaskTransport
         }
     }
 
-    private static (List<LeasedMessage> Messages, long Next) Parse(RedisResult result)
+    /// <summary>
+    /// Reads the receive script's answer: logs each damaged record it reported (once: the script has already moved it
+    /// out of the queue), and leases the messages. A message whose fields cannot be read here is dead-lettered as
+    /// <c>corrupt-record</c> rather than left leased; the script checks them first, so this is a second line.
+    /// </summary>
+    private async Task<(List<LeasedMessage> Messages, long Next)> ParseAsync(RedisResult result)
     {
         var items = (RedisResult[])result!;
-        var count = (items.Length - 1) / 6;
-        if (count == 0) return ([], (long)items[0]);
+        var next = (long)items[0];
+        var reports = (int)items[1];
+        var first = 2 + (3 * reports);
+        for (var i = 2; i < first; i += 3)
+            LogCorruptRecord((string?)items[i] ?? "", (string?)items[i + 1] ?? "", (string?)items[i + 2] ?? "");
+        var count = (items.Length - first) / 6;
+        if (count == 0) return ([], next);
         var messages = new List<LeasedMessage>(count);
-        for (var i = 1; i + 5 < items.Length; i += 6)
+        List<(LeasedMessage Message, string Why)>? unreadable = null;
+        for (var i = first; i + 5 < items.Length; i += 6)
         {
-            var deliveries = (int)items[i + 4];
-            messages.Add(new LeasedMessage((string)items[i]!, (string)items[i + 1]!, (int)items[i + 2], (string)items[i + 3]!, deliveries,
-                string.Concat((string)items[i + 5]!, ":", deliveries.ToString(CultureInfo.InvariantCulture))));
+            var id = (string?)items[i] ?? "";
+            var queue = (string?)items[i + 1] ?? "";
+            var seq = (string?)items[i + 5] ?? "";
+            var priorityRead = int.TryParse((string?)items[i + 2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var priority);
+            var deliveriesRead = int.TryParse((string?)items[i + 4], NumberStyles.None, CultureInfo.InvariantCulture, out var deliveries);
+            var body = (string?)items[i + 3];
+            var message = new LeasedMessage(id, queue, priority, body ?? "", deliveries,
+                string.Concat(seq, ":", deliveries.ToString(CultureInfo.InvariantCulture)));
+            if (priorityRead && deliveriesRead && body is not null) messages.Add(message);
+            else (unreadable ??= []).Add((message, $"message record {id}: priority '{(string?)items[i + 2]}', delivery count '{(string?)items[i + 4]}' or body could not be read; moved to the dead-letter store as corrupt-record"));
+        }
+        if (unreadable is not null)
+        {
+            foreach (var (message, why) in unreadable)
+            {
+                LogCorruptRecord(message.Id, message.Queue, why);
+                // Without a readable delivery count the lease token is wrong and this returns false: the lease then
+                // runs out and the next receive's checks dead-letter the record.
+                await DeadLetterAsync(message, DeadLetterInfo.CorruptRecord(why)).ConfigureAwait(false);
+            }
         }
         return (messages, 0);
     }
@@ -274,12 +366,17 @@ internal sealed class RedisTransport : ITaskTransport
     {
         ArgumentNullException.ThrowIfNull(message);
         var db = await _connection.DatabaseAsync().ConfigureAwait(false);
-        var result = await RedisScripts.Release.EvaluateAsync(db, _routing,
+        var result = await Translated(RedisScripts.Release.EvaluateAsync(db, _routing,
         [
             _keys.Transport, _keys.QueueChannelPrefix, message.Queue, message.Id, message.LeaseToken, _connection.NowMs,
             visibleAt is { } v ? v.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
             newBody is null ? "0" : "1", newBody ?? RedisValue.EmptyString,
-        ]).ConfigureAwait(false);
+        ])).ConfigureAwait(false);
+        if (result.Resp2Type == ResultType.Array)
+        {
+            LogCorruptRecord(message.Id, message.Queue, (string?)((RedisResult[])result!)[0] ?? "");
+            return false;
+        }
         if ((int)result != 1) return false;
         _connection.PulseQueue(message.Queue);
         return true;
@@ -326,8 +423,9 @@ internal sealed class RedisTransport : ITaskTransport
             {
                 stored = JsonSerializer.Deserialize((string)entry!, RedisJsonContext.Default.StoredDeadLetter);
             }
-            catch (JsonException)
+            catch (JsonException e)
             {
+                LogUnreadableDeadLetter(e.Message);
                 continue;
             }
             if (stored is null) continue;
@@ -361,4 +459,10 @@ internal sealed class RedisTransport : ITaskTransport
     /// <summary><paramref name="now"/> plus <paramref name="span"/> in Unix milliseconds, capped at a century.</summary>
     private static long Later(long now, TimeSpan span) =>
         now + (long)Math.Min(span.TotalMilliseconds, TimeSpan.FromDays(36500).TotalMilliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Damaged record of message {MessageId} in queue {Queue}: {Why}")]
+    private partial void LogCorruptRecord(string messageId, string queue, string why);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped an unreadable entry of the Redis dead-letter list: {Why}")]
+    private partial void LogUnreadableDeadLetter(string why);
 }

@@ -27,11 +27,22 @@ public sealed record OutgoingMessage(
 public sealed record LeasedMessage(string Id, string Queue, int Priority, string Body, int DeliveryCount, string LeaseToken);
 
 /// <summary>Why a message went to the dead-letter store.</summary>
-/// <param name="Reason">Short machine-friendly reason: <c>max-retries</c>, <c>malformed</c>, <c>unknown-task</c>, <c>bad-arguments</c>, <c>too-large</c>, <c>failed</c>.</param>
+/// <param name="Reason">
+/// Short machine-friendly reason: <c>max-retries</c>, <c>malformed</c>, <c>unknown-task</c>, <c>bad-arguments</c>,
+/// <c>too-large</c>, <c>failed</c>, or <c>corrupt-record</c> (the store's own record of the message was damaged: a
+/// field missing or of the wrong type; the error message says which).
+/// </param>
 /// <param name="ErrorType">Exception type name, when there was one.</param>
 /// <param name="ErrorMessage">Human-readable message.</param>
 /// <param name="StackTrace">Stack trace, when there was one.</param>
-public sealed record DeadLetterInfo(string Reason, string? ErrorType, string ErrorMessage, string? StackTrace);
+public sealed record DeadLetterInfo(string Reason, string? ErrorType, string ErrorMessage, string? StackTrace)
+{
+    /// <summary>The reason given to a message whose stored record was damaged.</summary>
+    public const string CorruptRecordReason = "corrupt-record";
+
+    /// <summary>The dead-letter info of a damaged stored record, saying <paramref name="what"/> was wrong with it.</summary>
+    public static DeadLetterInfo CorruptRecord(string what) => new(CorruptRecordReason, "CorruptRecord", what, null);
+}
 
 /// <summary>A message in the dead-letter store.</summary>
 public sealed record DeadLetter(string Id, string Queue, string Body, int DeliveryCount, DeadLetterInfo Info, DateTimeOffset FailedAt);
