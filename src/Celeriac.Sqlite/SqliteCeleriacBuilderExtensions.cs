@@ -44,7 +44,7 @@ public static class SqliteCeleriacBuilderExtensions
             sp.GetRequiredService<IOptions<SqliteOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),
             LoggerFor<SqliteEngine>(sp)));
-        services.AddSingleton<ITaskTransport>(sp => new SqliteTransport(sp.GetRequiredService<SqliteEngine>()));
+        services.AddSingleton<ITaskTransport>(sp => new SqliteTransport(sp.GetRequiredService<SqliteEngine>(), LoggerFor<SqliteTransport>(sp)));
         services.AddSingleton<IResultStore>(sp => new SqliteResultStore(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<ILockProvider>(sp => new SqliteLockProvider(sp.GetRequiredService<SqliteEngine>()));
         services.AddSingleton<IScheduleStore>(sp => new SqliteScheduleStore(sp.GetRequiredService<SqliteEngine>()));

@@ -9,13 +9,29 @@ namespace Celeriac.Sqlite;
 /// Versions: 2 added <c>locks</c>, 3 added <c>schedules</c> (beat), 4 added <c>subscriptions</c> (durable event
 /// subscriptions) and <c>events</c> (the short log that live event listeners read by <c>seq</c>), 5 added the channel
 /// layer's <c>channel_groups</c> (offset counters), <c>channel_history</c>, <c>channel_feed</c> (the short log that
-/// each process's channel feed reads by <c>seq</c>) and <c>channel_members</c>; every statement is
+/// each process's channel feed reads by <c>seq</c>) and <c>channel_members</c>, 6 added <c>messages_damaged</c> (see
+/// <see cref="Damaged"/>); every statement is
 /// <c>IF NOT EXISTS</c>, so an older file is brought up to date by running them all again.
 /// </summary>
 internal static class SqliteSchema
 {
     /// <summary>Schema version written to <c>PRAGMA user_version</c>.</summary>
-    public const int Version = 5;
+    public const int Version = 6;
+
+    /// <summary>
+    /// A message row no receive could read: SQLite keeps whatever type a writer stored (a column declared INTEGER holds
+    /// 'high' when another program wrote that), so a row can carry a text priority, a visible time that never comes
+    /// due, a blob body or a number too large for its field. The partial index <c>messages_damaged</c> holds exactly
+    /// such rows (none, normally, so it costs nothing to keep), and each receive moves the ones of its queues to the
+    /// dead-letter table as <c>corrupt-record</c> before it reads the queue.
+    /// </summary>
+    public const string Damaged = """
+        (typeof(id) <> 'text' OR typeof(body) <> 'text'
+         OR typeof(priority) <> 'integer' OR priority NOT BETWEEN -2147483648 AND 2147483647
+         OR typeof(visible_at) <> 'integer' OR typeof(ready) <> 'integer' OR typeof(leased) <> 'integer'
+         OR typeof(delivery_count) <> 'integer' OR delivery_count NOT BETWEEN 0 AND 2147483646
+         OR typeof(enqueued_at) <> 'integer')
+        """;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS messages(
@@ -31,6 +47,9 @@ internal static class SqliteSchema
             enqueued_at INTEGER NOT NULL);
         CREATE INDEX IF NOT EXISTS messages_ready ON messages(queue, priority DESC, seq) WHERE ready = 1;
         CREATE INDEX IF NOT EXISTS messages_waiting ON messages(queue, visible_at) WHERE ready = 0;
+        CREATE INDEX IF NOT EXISTS messages_damaged ON messages(queue) WHERE
+        """ + Damaged + """
+        ;
         CREATE TABLE IF NOT EXISTS dead_letters(
             seq INTEGER PRIMARY KEY,
             id TEXT NOT NULL,

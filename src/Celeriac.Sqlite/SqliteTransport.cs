@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Celeriac.Transport;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 
 namespace Celeriac.Sqlite;
 
@@ -13,13 +14,22 @@ namespace Celeriac.Sqlite;
 /// rows with a future <c>visible_at</c>. Every change goes through the engine's group-commit write loop; inspection
 /// reads use the pooled read connections. A lease token is <c>seq:delivery_count</c>, checked by ack, renew, release
 /// and dead-letter.
+/// <para>
+/// A row that another writer left with a value of the wrong type (see <see cref="SqliteSchema.Damaged"/>) is moved to
+/// the dead-letter table as <c>corrupt-record</c> by the next receive of its queue, in the same transaction, and logged
+/// once; the rows around it are received as usual.
+/// </para>
 /// </summary>
-internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
+internal sealed partial class SqliteTransport(SqliteEngine engine, ILogger logger) : ITaskTransport
 {
+    /// <summary>Most damaged rows one receive moves to the dead-letter table (the next receive moves the rest).</summary>
+    private const int DamagedLimit = 100;
+
     /// <summary>Most messages one receive leases; a larger request gets this many.</summary>
     private const int MaxReceive = 1000;
 
-    private static readonly ConcurrentDictionary<(int Queues, int Max), (string Promote, string Receive, string NextVisible, string[] Names)> ReceiveSql = new();
+    private static readonly ConcurrentDictionary<(int Queues, int Max), (string Promote, string Receive, string NextVisible, string Damaged, string[] Names)> ReceiveSql = new();
+    private const string DeleteDamaged = "DELETE FROM messages WHERE seq = @seq;";
 
     private const string InsertMessageSql = """
         INSERT OR REPLACE INTO messages(id, queue, priority, body, visible_at, ready, leased, delivery_count, enqueued_at)
@@ -54,7 +64,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
 
     private readonly record struct ReceiveRequest(IReadOnlyList<string> Queues, int Max, TimeSpan Lease);
 
-    private readonly record struct ReceiveOutcome(List<LeasedMessage> Messages, long? NextVisibleMs);
+    private readonly record struct ReceiveOutcome(List<LeasedMessage> Messages, long? NextVisibleMs, List<(string Id, string Queue, string Why)>? Damaged);
 
     public async ValueTask<string[]> EnqueueAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
     {
@@ -130,6 +140,8 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
             {
                 var changed = engine.MessagesChanged;
                 var outcome = await TakeAsync(request, cancellationToken).ConfigureAwait(false);
+                if (outcome.Damaged is { } damaged)
+                    foreach (var (id, queue, why) in damaged) LogCorruptRecord(id, queue, why);
                 if (outcome.Messages.Count > 0) return outcome.Messages;
                 var now = time.GetUtcNow();
                 if (now >= deadline) return [];
@@ -179,6 +191,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
         var sql = SqlFor(r.Queues.Count, Math.Min(r.Max, MaxReceive));
         var now = w.NowMs;
         var until = Later(now, r.Lease);
+        var damaged = MoveDamaged(w, sql.Damaged, sql.Names, r.Queues, now);
         var promote = w.Db.Get(sql.Promote, sql.Names.AsSpan(0, r.Queues.Count + 1));
         for (var i = 0; i < r.Queues.Count; i++) promote.Set(i, r.Queues[i]);
         promote.Set(r.Queues.Count, now);
@@ -208,12 +221,76 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
                 lease.Set(1, taken[i].DeliveryCount);
                 lease.ExecuteNonQuery();
             }
-            return new ReceiveOutcome(taken, null);
+            return new ReceiveOutcome(taken, null, damaged);
         }
         var next = w.Db.Get(sql.NextVisible, sql.Names.AsSpan(0, r.Queues.Count));
         for (var i = 0; i < r.Queues.Count; i++) next.Set(i, r.Queues[i]);
         var value = next.ExecuteScalar();
-        return new ReceiveOutcome([], value is long ms ? ms : null);
+        return new ReceiveOutcome([], value is long ms ? ms : null, damaged);
+    }
+
+    /// <summary>
+    /// Moves the damaged rows of the queues (<see cref="SqliteSchema.Damaged"/>) to the dead-letter table as
+    /// <c>corrupt-record</c>, each with what was wrong; returns them for the log, or <see langword="null"/> for none.
+    /// </summary>
+    private static List<(string Id, string Queue, string Why)>? MoveDamaged(WriterSession w, string sql, string[] names, IReadOnlyList<string> queues, long now)
+    {
+        var select = w.Db.Get(sql, names.AsSpan(0, queues.Count));
+        for (var i = 0; i < queues.Count; i++) select.Set(i, queues[i]);
+        List<(long Seq, string Id, string Queue, string Body, int Count, string Why)>? rows = null;
+        using (var reader = select.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                var why = new List<string>();
+                if (reader.GetString(4) != "text") why.Add($"id is a {reader.GetString(4)}");
+                if (reader.GetString(5) != "text") why.Add($"body is a {reader.GetString(5)} of {reader.GetInt64(6)} bytes, not text");
+                Whole(why, "priority", reader.GetString(7), int.MinValue, int.MaxValue);
+                Whole(why, "visible_at", reader.GetString(8), long.MinValue, long.MaxValue);
+                Whole(why, "ready", reader.GetString(9), 0, 1);
+                Whole(why, "leased", reader.GetString(10), 0, 1);
+                var count = Whole(why, "delivery_count", reader.GetString(11), 0, int.MaxValue - 1);
+                Whole(why, "enqueued_at", reader.GetString(12), long.MinValue, long.MaxValue);
+                var id = reader.GetString(1);
+                var queue = reader.GetString(2);
+                (rows ??= []).Add((reader.GetInt64(0), id, queue, reader.GetString(3), (int)(count ?? 0),
+                    $"message row {reader.GetInt64(0)} ({id}): {string.Join("; ", why)}"));
+            }
+        }
+        if (rows is null) return null;
+        var insert = w.Db.Get(InsertDeadLetter, "@id", "@queue", "@body", "@count", "@reason", "@errorType", "@errorMessage", "@stackTrace", "@now");
+        var delete = w.Db.Get(DeleteDamaged, "@seq");
+        var info = DeadLetterInfo.CorruptRecord("");
+        var moved = new List<(string Id, string Queue, string Why)>(rows.Count);
+        foreach (var row in rows)
+        {
+            insert.Set(0, row.Id);
+            insert.Set(1, row.Queue);
+            insert.Set(2, row.Body);
+            insert.Set(3, row.Count);
+            insert.Set(4, info.Reason);
+            insert.Set(5, info.ErrorType);
+            insert.Set(6, row.Why);
+            insert.Set(7, null);
+            insert.Set(8, now);
+            insert.ExecuteNonQuery();
+            delete.Set(0, row.Seq);
+            delete.ExecuteNonQuery();
+            moved.Add((row.Id, row.Queue, row.Why + "; moved to the dead-letter table as corrupt-record"));
+        }
+        return moved;
+    }
+
+    /// <summary>
+    /// Reads a column given as SQLite <c>quote()</c> text as a whole number in [low, high]; adds what is wrong to
+    /// <paramref name="why"/> and returns <see langword="null"/> when it is not one.
+    /// </summary>
+    private static long? Whole(List<string> why, string column, string quoted, long low, long high)
+    {
+        if (long.TryParse(quoted, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value >= low && value <= high)
+            return value;
+        why.Add($"{column} is {(quoted.Length > 40 ? quoted[..40] + "..." : quoted)}, not a whole number from {low} to {high}");
+        return null;
     }
 
     private const string TakeLease = "UPDATE messages SET ready = 0, leased = 1, delivery_count = @count, visible_at = @until WHERE seq = @seq;";
@@ -227,7 +304,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
     /// <c>UPDATE … WHERE seq IN (SELECT …) RETURNING</c> was measured several times slower than a select plus one
     /// update by primary key per row, which the write transaction makes just as atomic.
     /// </summary>
-    private static (string Promote, string Receive, string NextVisible, string[] Names) SqlFor(int queues, int max) =>
+    private static (string Promote, string Receive, string NextVisible, string Damaged, string[] Names) SqlFor(int queues, int max) =>
         ReceiveSql.GetOrAdd((queues, max), static key =>
         {
             var (n, max) = key;
@@ -250,7 +327,10 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
                 next.Append(CultureInfo.InvariantCulture, $"SELECT MIN(visible_at) AS v FROM messages WHERE queue = @q{i} AND ready = 0");
             }
             next.Append(");");
-            return (promote, receive, next.ToString(), names);
+            var damaged = "SELECT seq, CAST(id AS TEXT), CAST(queue AS TEXT), CASE typeof(body) WHEN 'text' THEN body ELSE '' END, typeof(id), typeof(body), "
+                + "length(CAST(body AS BLOB)), quote(priority), quote(visible_at), quote(ready), quote(leased), quote(delivery_count), quote(enqueued_at) "
+                + $"FROM messages INDEXED BY messages_damaged WHERE {inQueues} AND {SqliteSchema.Damaged} LIMIT {DamagedLimit.ToString(CultureInfo.InvariantCulture)};";
+            return (promote, receive, next.ToString(), damaged, names);
         });
 
     public async ValueTask<bool> AckAsync(LeasedMessage message, CancellationToken cancellationToken = default)
@@ -424,4 +504,7 @@ internal sealed class SqliteTransport(SqliteEngine engine) : ITaskTransport
             && long.TryParse(token.AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out seq)
             && int.TryParse(token.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out count);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Damaged record of message {MessageId} in queue {Queue}: {Why}")]
+    private partial void LogCorruptRecord(string messageId, string queue, string why);
 }

@@ -42,4 +42,10 @@ public sealed class WorkerOptions
 
     /// <summary>Whether STARTED is stored when a task begins (one more write per task). Default false.</summary>
     public bool TrackStarted { get; set; }
+
+    /// <summary>
+    /// How often a queue set aside because its storage is damaged (<see cref="Transport.QueueFaultException"/>) is
+    /// tried again, while the worker consumes its other queues. Default 30 s.
+    /// </summary>
+    public TimeSpan QueueRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -19,6 +19,13 @@ namespace Celeriac.Worker;
 /// at once, running tasks get <c>ShutdownTimeout</c> to finish, and those still running then are cancelled and
 /// released back to their queue (so another worker runs them again: at-least-once).
 /// </para>
+/// <para>
+/// A queue that cannot make progress is visible and does not hold up the others: a receive that fails with
+/// <see cref="QueueFaultException"/> sets that queue aside with one error log, the loop goes on with the other queues
+/// and tries it again every <c>QueueRetryInterval</c>, and logs when it works again. Other receive failures back off
+/// (one warning line each); after <see cref="FailuresBeforeError"/> in a row one error names the queues and the cause,
+/// and the first success after them says how long it took. <see cref="Status"/> holds the same facts for health checks.
+/// </para>
 /// </summary>
 internal sealed partial class TaskWorker(
     ITaskTransport transport,
@@ -37,8 +44,14 @@ internal sealed partial class TaskWorker(
     private readonly ConcurrentDictionary<string, string> _locks = new(StringComparer.Ordinal);
     private TimeSpan _lease = TimeSpan.FromSeconds(30);
 
+    /// <summary>Receive failures in a row after which one error is logged.</summary>
+    internal const int FailuresBeforeError = 5;
+
     /// <summary>Number of messages leased by this worker right now (buffered or running).</summary>
     public int Held => _held.Count;
+
+    /// <summary>How the fetch loop is doing: its last store round trip, failures in a row, queues set aside.</summary>
+    public FetchStatus Status { get; } = new();
 
     /// <summary>Runs until <paramref name="stoppingToken"/> fires, then shuts down as described above.</summary>
     public async Task RunAsync(WorkerOptions settings, CancellationToken stoppingToken)
@@ -88,8 +101,19 @@ internal sealed partial class TaskWorker(
     private async Task FetchLoopAsync(string[] queues, SemaphoreSlim slots, ChannelWriter<LeasedMessage> buffer, WorkerOptions settings, CancellationToken stoppingToken)
     {
         var failures = 0;
+        DateTimeOffset? failingSince = null;
+        var all = string.Join(",", queues);
         while (!stoppingToken.IsCancellationRequested)
         {
+            var now = time.GetUtcNow();
+            var asking = Status.QueuesToAsk(queues, now);
+            if (asking.Count == 0)
+            {
+                // Every queue is set aside: wait for the first retry time.
+                try { await Task.Delay(Status.NextRetry(now), time, stoppingToken).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+                continue;
+            }
             try
             {
                 await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
@@ -104,24 +128,43 @@ internal sealed partial class TaskWorker(
             IReadOnlyList<LeasedMessage> received;
             try
             {
-                received = await transport.ReceiveAsync(queues, want, settings.LeaseDuration, settings.FetchWait, stoppingToken).ConfigureAwait(false);
-                failures = 0;
+                received = await transport.ReceiveAsync(asking, want, settings.LeaseDuration, settings.FetchWait, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 slots.Release(want);
                 return;
             }
+            catch (QueueFaultException e) when (asking.Contains(e.Queue, StringComparer.Ordinal))
+            {
+                slots.Release(want);
+                if (Status.SetAside(e.Queue, e.Cause, time.GetUtcNow() + settings.QueueRetryInterval))
+                    LogQueueSetAside(e.Queue, e.Cause, settings.QueueRetryInterval);
+                continue;
+            }
             catch (Exception e)
             {
                 slots.Release(want);
                 failures++;
+                failingSince ??= time.GetUtcNow();
+                Status.Failed(e);
                 var pause = TimeSpan.FromMilliseconds(Math.Min(5000, 100 * Math.Pow(2, Math.Min(failures, 10))));
-                LogFetchFailed(e, pause);
+                if (failures == FailuresBeforeError) LogFetchStuck(e, all, failures, e.Message);
+                else LogFetchFailed(all, e.GetType().Name, e.Message, pause, failures);
                 try { await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
                 continue;
             }
+
+            Status.Succeeded(time.GetUtcNow());
+            if (failures > 0)
+            {
+                LogFetchRecovered(all, failures, time.GetUtcNow() - failingSince!.Value);
+                failures = 0;
+                failingSince = null;
+            }
+            foreach (var queue in asking)
+                if (Status.Recovered(queue)) LogQueueRecovered(queue);
 
             if (received.Count < want) slots.Release(want - received.Count);
             foreach (var message in received)
@@ -214,8 +257,20 @@ internal sealed partial class TaskWorker(
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} task(s) still running after the shutdown timeout of {Timeout}; cancelling them and releasing their messages")]
     private partial void LogShutdownTimeout(int count, TimeSpan timeout);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Fetching from the transport failed; trying again in {Pause}")]
-    private partial void LogFetchFailed(Exception exception, TimeSpan pause);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Fetching from {Queues} failed ({ErrorType}: {Error}); trying again in {Pause} (attempt {Attempt})")]
+    private partial void LogFetchFailed(string queues, string errorType, string error, TimeSpan pause, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Queues {Queues} cannot make progress: {Attempts} fetches in a row failed: {Error}")]
+    private partial void LogFetchStuck(Exception exception, string queues, int attempts, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Fetching from {Queues} works again after {Attempts} failed attempt(s) over {Duration}")]
+    private partial void LogFetchRecovered(string queues, int attempts, TimeSpan duration);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Queue {Queue} cannot make progress: {Cause}. Consuming the other queues; trying it again every {Interval}")]
+    private partial void LogQueueSetAside(string queue, string cause, TimeSpan interval);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Queue {Queue} works again")]
+    private partial void LogQueueRecovered(string queue);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Settling message {MessageId} failed; it will be delivered again when its lease runs out")]
     private partial void LogSettleFailed(Exception exception, string messageId);
