@@ -9,10 +9,11 @@ public sealed class TransportHarness : IAsyncDisposable
     private readonly ServiceProvider _provider;
     private readonly Action? _cleanup;
 
-    public TransportHarness(Action<CeleriacBuilder> use, TimeProvider time, Action? cleanup = null)
+    public TransportHarness(Action<CeleriacBuilder> use, TimeProvider time, Action? cleanup = null, Action<IServiceCollection>? configure = null)
     {
         var services = new ServiceCollection();
         services.AddSingleton(time);
+        configure?.Invoke(services);
         services.AddCeleriac(use);
         _provider = services.BuildServiceProvider();
         _cleanup = cleanup;
