@@ -72,9 +72,17 @@ internal sealed class RedisResultStore : IResultStore
     {
         ArgumentNullException.ThrowIfNull(id);
         var db = await _connection.DatabaseAsync().ConfigureAwait(false);
-        var value = await db.StringGetAsync(_keys.Result(id)).ConfigureAwait(false);
-        if (value.IsNull) return null;
-        var stored = JsonSerializer.Deserialize((string)value!, RedisJsonContext.Default.StoredResult);
+        StoredResult? stored;
+        try
+        {
+            var value = await db.StringGetAsync(_keys.Result(id)).ConfigureAwait(false);
+            if (value.IsNull) return null;
+            stored = JsonSerializer.Deserialize((string)value!, RedisJsonContext.Default.StoredResult);
+        }
+        catch (Exception e) when (e is JsonException || e.IsWrongType())
+        {
+            throw new InvalidDataException($"The stored result of task '{id}' is damaged: {e.Message}", e);
+        }
         if (stored is null || (stored.ExpiresAt is { } expires && expires <= _connection.NowMs)) return null;
         return stored.Result;
     }

@@ -16,6 +16,12 @@ internal sealed class RedisScheduleStore(RedisConnection connection) : ISchedule
     private const string Save = """
         local exists = redis.call('EXISTS', KEYS[1]) == 1
         local mode = ARGV[3]
+        if exists and redis.call('TYPE', KEYS[1]).ok ~= 'hash' then
+          -- a damaged record (another type under this name) is replaced by the definition being saved
+          if mode == '2' then return 0 end
+          redis.call('DEL', KEYS[1])
+          exists = false
+        end
         if mode == '1' and exists then return 0 end
         if mode == '2' and not exists then return 0 end
         if not exists then
@@ -43,8 +49,10 @@ internal sealed class RedisScheduleStore(RedisConnection connection) : ISchedule
         """;
     private const string RecordTick = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-        local last = redis.call('HGET', KEYS[1], 'tick')
-        if last and tonumber(last) >= tonumber(ARGV[1]) then return 0 end
+        if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+        local last = tonumber(redis.call('HGET', KEYS[1], 'tick'))
+        -- a tick that is not a time (not a number, or past year 9999) is damage: recording over it repairs it
+        if last and last >= tonumber(ARGV[1]) and last <= 253402300799999 then return 0 end
         redis.call('HSET', KEYS[1], 'tick', ARGV[1], 'fired', ARGV[2])
         return 1
         """;
@@ -55,17 +63,19 @@ internal sealed class RedisScheduleStore(RedisConnection connection) : ISchedule
     {
         var db = await connection.DatabaseAsync().ConfigureAwait(false);
         var names = (await db.SetMembersAsync(_names).ConfigureAwait(false)).Select(n => n.ToString()).Order(StringComparer.Ordinal).ToList();
-        var rows = await Task.WhenAll(names.Select(async name => (name, fields: await db.HashGetAllAsync(Key(name)).ConfigureAwait(false)))).ConfigureAwait(false);
+        var rows = await Task.WhenAll(names.Select(async name => (name, fields: await ReadAsync(db, name).ConfigureAwait(false)))).ConfigureAwait(false);
         var schedules = new List<StoredSchedule>(rows.Length);
         foreach (var (name, fields) in rows)
         {
-            if (fields.Length == 0) continue; // removed between the two reads
-            var map = fields.ToDictionary(f => f.Name.ToString(), f => f.Value);
+            if (fields is { Length: 0 }) continue; // removed between the two reads
+            // A damaged record (not a hash, no definition, a time that is not a number) still lists, with what could be
+            // read: an empty definition, which the scheduler logs as invalid and skips, leaves the other schedules firing.
+            var map = (fields ?? []).ToDictionary(f => f.Name.ToString(), f => f.Value);
             schedules.Add(new StoredSchedule(
                 name,
-                map["def"].ToString(),
+                map.GetValueOrDefault("def").ToString(),
                 map.GetValueOrDefault("paused") == "1",
-                Time(map["updated"])!.Value,
+                Time(map.GetValueOrDefault("updated")) ?? DateTimeOffset.UnixEpoch,
                 Time(map.GetValueOrDefault("tick")),
                 Time(map.GetValueOrDefault("fired"))));
         }
@@ -104,8 +114,26 @@ internal sealed class RedisScheduleStore(RedisConnection connection) : ISchedule
         return (long)await db.ScriptEvaluateAsync(script, [Key(name), _names], args).ConfigureAwait(false) == 1;
     }
 
+    /// <summary>The fields of a schedule, or <see langword="null"/> when its key holds another type.</summary>
+    private async Task<HashEntry[]?> ReadAsync(IDatabase db, string name)
+    {
+        try
+        {
+            return await db.HashGetAllAsync(Key(name)).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (e.IsWrongType())
+        {
+            return null;
+        }
+    }
+
     private RedisKey Key(string name) => connection.Keys.Transport + "schedule:" + name;
 
+    /// <summary>A stored time, or <see langword="null"/> when absent or not a time in range.</summary>
     private static DateTimeOffset? Time(RedisValue value) =>
-        value.IsNullOrEmpty ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(value.ToString(), CultureInfo.InvariantCulture));
+        long.TryParse(value.ToString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var ms)
+        && ms >= MinMs && ms <= MaxMs ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    private static readonly long MinMs = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
+    private static readonly long MaxMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
 }

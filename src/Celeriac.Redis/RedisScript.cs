@@ -29,3 +29,10 @@ internal sealed class RedisScript(string text)
         }
     }
 }
+
+internal static class RedisErrors
+{
+    /// <summary>Whether the server refused a command because its key holds another type (a damaged record).</summary>
+    public static bool IsWrongType(this Exception e) =>
+        e is RedisServerException && e.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal);
+}

@@ -50,6 +50,21 @@ internal static class Db
 
     public static DateTimeOffset FromUnixMs(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
 
+    /// <summary>
+    /// A time stored as Unix milliseconds, or <see langword="null"/> when the column is NULL or holds something else
+    /// (text, a blob, a number out of range): a damaged time reads as no time instead of failing the whole read.
+    /// </summary>
+    public static DateTimeOffset? Time(this SqliteDataReader reader, int ordinal) =>
+        !reader.IsDBNull(ordinal) && reader.GetFieldType(ordinal) == typeof(long) && reader.GetInt64(ordinal) is var ms && ms >= MinMs && ms <= MaxMs
+            ? DateTimeOffset.FromUnixTimeMilliseconds(ms)
+            : null;
+
+    /// <summary>A count read as an <see cref="int"/>, held within 0..<see cref="int.MaxValue"/> when another writer stored more.</summary>
+    public static int Count(this SqliteDataReader reader, int ordinal) => (int)Math.Clamp(reader.GetInt64(ordinal), 0, int.MaxValue);
+
+    private static readonly long MinMs = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
+    private static readonly long MaxMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
     /// <summary>Whether SQLite reported that another connection holds a lock (SQLITE_BUSY or SQLITE_LOCKED).</summary>
     public static bool IsBusy(this SqliteException e) => e.SqliteErrorCode is 5 or 6;
 }

@@ -53,7 +53,9 @@ internal sealed class SqliteResultStore(SqliteEngine engine) : IResultStore
             if (!reader.Read()) return null;
             var errorType = reader.NullableString(3);
             var error = errorType is null ? null : new TaskError(errorType, reader.NullableString(4) ?? string.Empty, reader.NullableString(5));
-            return new TaskResult(r.id, reader.GetString(0), reader.GetString(1), reader.NullableString(2), error, reader.GetInt32(6), Db.FromUnixMs(reader.GetInt64(7)));
+            if (reader.IsDBNull(6) || reader.GetInt64(6) is < 0 or > int.MaxValue || reader.Time(7) is not { } updatedAt)
+                throw new InvalidDataException($"The stored result of task '{r.id}' is damaged: its retries or time is not a number in range.");
+            return new TaskResult(r.id, reader.GetString(0), reader.GetString(1), reader.NullableString(2), error, (int)reader.GetInt64(6), updatedAt);
         }, (id, now: engine.NowMs), cancellationToken));
     }
 

@@ -6,7 +6,9 @@ namespace Celeriac.Sqlite;
 /// Beat schedules in the <c>schedules</c> table: one row per schedule with its definition (JSON), its paused flag,
 /// when it last changed, and its last fired tick. Every write is one statement through the group-commit write loop;
 /// the tick record is a single conditional <c>UPDATE</c> (<c>last_tick &lt; @tick</c>), so among processes sharing the
-/// file exactly one records a given tick. Reads use the pooled read connections.
+/// file exactly one records a given tick. A value another writer left in a row (a time that is not a number in range,
+/// a blob) reads as no value and never fails the list, and a last tick that is not a time counts as none, so the next
+/// tick recorded repairs it. Reads use the pooled read connections.
 /// </summary>
 internal sealed class SqliteScheduleStore(SqliteEngine engine) : IScheduleStore
 {
@@ -28,7 +30,7 @@ internal sealed class SqliteScheduleStore(SqliteEngine engine) : IScheduleStore
     private const string Remove = "DELETE FROM schedules WHERE name = @name;";
     private const string RecordTick = """
         UPDATE schedules SET last_tick = @tick, last_fired_at = @now
-        WHERE name = @name AND (last_tick IS NULL OR last_tick < @tick);
+        WHERE name = @name AND (typeof(last_tick) <> 'integer' OR last_tick < @tick OR last_tick > 253402300799999);
         """;
 
     public ValueTask<IReadOnlyList<StoredSchedule>> ListAsync(CancellationToken cancellationToken = default) =>
@@ -42,9 +44,9 @@ internal sealed class SqliteScheduleStore(SqliteEngine engine) : IScheduleStore
                     reader.GetString(0),
                     reader.GetString(1),
                     reader.GetInt64(2) != 0,
-                    Db.FromUnixMs(reader.GetInt64(3)),
-                    reader.IsDBNull(4) ? null : Db.FromUnixMs(reader.GetInt64(4)),
-                    reader.IsDBNull(5) ? null : Db.FromUnixMs(reader.GetInt64(5))));
+                    reader.Time(3) ?? DateTimeOffset.UnixEpoch,
+                    reader.Time(4),
+                    reader.Time(5)));
             }
             return (IReadOnlyList<StoredSchedule>)rows;
         }, 0, cancellationToken));

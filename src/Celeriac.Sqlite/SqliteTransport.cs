@@ -403,7 +403,7 @@ internal sealed partial class SqliteTransport(SqliteEngine engine, ILogger logge
             if (!reader.Read()) return false;
             queue = reader.GetString(0);
             storedBody = reader.GetString(1);
-            deliveries = reader.GetInt32(2);
+            deliveries = reader.Count(2);
         }
         var insert = w.Db.Get(InsertDeadLetter, "@id", "@queue", "@body", "@count", "@reason", "@errorType", "@errorMessage", "@stackTrace", "@now");
         insert.Set(0, m.Id);
@@ -430,7 +430,7 @@ internal sealed partial class SqliteTransport(SqliteEngine engine, ILogger logge
                 while (reader.Read())
                 {
                     var queue = reader.GetString(0);
-                    DateTimeOffset? oldest = reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4));
+                    var oldest = reader.Time(4);
                     counts[queue] = new QueueStats(queue, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), 0, oldest);
                 }
             }
@@ -457,9 +457,9 @@ internal sealed partial class SqliteTransport(SqliteEngine engine, ILogger logge
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                list.Add(new DeadLetter(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3),
+                list.Add(new DeadLetter(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.Count(3),
                     new DeadLetterInfo(reader.GetString(4), reader.NullableString(5), reader.GetString(6), reader.NullableString(7)),
-                    Db.FromUnixMs(reader.GetInt64(8))));
+                    reader.Time(8) ?? DateTimeOffset.UnixEpoch));
             }
             return (IReadOnlyList<DeadLetter>)list;
         }, limit, cancellationToken));

@@ -83,6 +83,49 @@ public abstract class ScheduleStoreContractTests
         }
     }
 
+    /// <summary>
+    /// Ways this store's own schedule records can be damaged behind its back (a field missing or of another type, the
+    /// key of another type); none for a store whose records are typed objects.
+    /// </summary>
+    protected virtual IReadOnlyList<string> Damages => [];
+
+    /// <summary>Damages the stored record of <paramref name="name"/> as <paramref name="damage"/> names.</summary>
+    protected virtual Task DamageAsync(TransportHarness h, string name, string damage) => Task.CompletedTask;
+
+    [Fact]
+    public async Task A_damaged_schedule_record_costs_only_itself_and_a_save_repairs_it()
+    {
+        foreach (var damage in Damages)
+        {
+            var time = new FakeTimeProvider(Start);
+            await using var h = Open(time);
+            var store = Store(h);
+            await store.SaveAsync("a-good", "{\"v\":1}", ScheduleSaveMode.AddOnly);
+            await store.SaveAsync("b-bad", "{\"v\":1}", ScheduleSaveMode.AddOnly);
+            await store.SaveAsync("c-good", "{\"v\":1}", ScheduleSaveMode.AddOnly);
+            Assert.True(await store.TryRecordTickAsync("b-bad", Start.AddSeconds(1)));
+            await DamageAsync(h, "b-bad", damage);
+
+            // The list still reads, with both good schedules exactly as stored and the damaged one named.
+            var rows = await store.ListAsync();
+            Assert.Equal(["a-good", "b-bad", "c-good"], rows.Select(r => r.Name));
+            Assert.All(rows.Where(r => r.Name != "b-bad"), r => Assert.Equal(new StoredSchedule(r.Name, "{\"v\":1}", false, Start, null, null), r));
+
+            // The good schedules go on recording ticks exactly once.
+            Assert.True(await store.TryRecordTickAsync("a-good", Start.AddSeconds(2)));
+            Assert.False(await store.TryRecordTickAsync("a-good", Start.AddSeconds(2)));
+            Assert.True(await store.TryRecordTickAsync("c-good", Start.AddSeconds(2)));
+
+            // Saving the damaged one again makes it whole: its definition reads back and its ticks record once.
+            Assert.True(await store.SaveAsync("b-bad", "{\"v\":2}", ScheduleSaveMode.Upsert), damage);
+            var repaired = Assert.Single(await store.ListAsync(), r => r.Name == "b-bad");
+            Assert.Equal("{\"v\":2}", repaired.Definition);
+            Assert.True(await store.TryRecordTickAsync("b-bad", Start.AddSeconds(3)), damage);
+            Assert.False(await store.TryRecordTickAsync("b-bad", Start.AddSeconds(3)), damage);
+            Assert.Equal(Start.AddSeconds(3), Assert.Single(await store.ListAsync(), r => r.Name == "b-bad").LastTick);
+        }
+    }
+
     [Fact]
     public async Task Pausing_and_resuming_sets_the_flag_and_marks_a_change()
     {
@@ -120,4 +163,21 @@ public sealed class SqliteScheduleStoreTests : ScheduleStoreContractTests
 
     /// <summary>A second engine (its own writer connection) on the same file, as another process.</summary>
     protected override TransportHarness OpenSecond(TransportHarness first) => Fixtures.Sqlite(_path!, first.Time);
+
+    protected override IReadOnlyList<string> Damages =>
+    [
+        "last_tick = 'soon'", "last_tick = 99999999999999999", "last_tick = 2.5", "last_tick = NULL", "updated_at = 'yesterday'",
+        "updated_at = -99999999999999999", "last_fired_at = X'00FF'", "paused = 'yes'", "definition = X'00FF'",
+        "definition = 12",
+    ];
+
+    protected override async Task DamageAsync(TransportHarness h, string name, string damage)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_path};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA busy_timeout = 30000; UPDATE schedules SET {damage} WHERE name = $name;";
+        command.Parameters.AddWithValue("$name", name);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
 }
