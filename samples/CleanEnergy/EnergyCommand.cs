@@ -7,7 +7,7 @@ namespace CleanEnergy;
 /// </summary>
 internal sealed record EnergyCommand(string Name)
 {
-    private static readonly string[] Known = ["all", "web", "worker", "beat", "call", "inspect", "purge", "revoke", "schedule", "send", "listen"];
+    private static readonly string[] Known = ["all", "web", "worker", "beat", "call", "inspect", "purge", "revoke", "schedule", "send", "listen", "unsubscribe"];
 
     public static EnergyCommand Of(string[] args)
     {

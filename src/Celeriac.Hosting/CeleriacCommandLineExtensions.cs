@@ -22,9 +22,11 @@ public static class CeleriacCommandLineExtensions
     /// <item><c>revoke TASK_ID</c>: deletes a task that still waits in its queue and records it as REVOKED.</item>
     /// <item><c>send --on SUBJECT [MESSAGE] [--json JSON]</c>: publishes an event and prints its id.</item>
     /// <item><c>listen --on PATTERN [--durable NAME] [--count N] [--json]</c>: prints events as they arrive until Ctrl-C (exit 0); with <c>--durable</c>, through a durable subscription.</item>
+    /// <item><c>unsubscribe NAME [--keep-queue] [--yes]</c>: removes a durable subscription and, unless <c>--keep-queue</c>, the events waiting in its queue.</item>
     /// </list>
-    /// Every command has <c>--help</c>. <c>all</c> and <c>web</c> ignore host switches such as <c>--urls</c> or
-    /// <c>--environment</c>, which the host builder has already read.
+    /// Every command has <c>--help</c>. Host switches and settings such as <c>--urls</c>, <c>--environment</c> or
+    /// <c>Key=value</c>, which the host builder has already read, are ignored before the command name by every command,
+    /// and after it by <c>all</c> and <c>web</c> (and, for settings, <c>worker</c> and <c>beat</c>).
     /// <para>
     /// Exit codes (see <see cref="CeleriacExitCodes"/>): 0 success; 1 the awaited task failed, expired or was revoked;
     /// 2 usage or input error (unknown command or option, bad JSON); 3 timed out waiting; 4 not found (unknown task id in

@@ -62,7 +62,7 @@ public sealed class CommandLineTests
     [InlineData("worker", "--bogus", "-c", "x")]
     [InlineData("worker", "-q", ",")]
     [InlineData("inspect", "--dead-letters", "many")]
-    [InlineData("--environment", "Test", "inspect")]
+    [InlineData("inspect", "--environment", "Test")]
     [InlineData("inspect", "--dead-letters", "-3")]
     public async Task Bad_options_exit_2(params string[] args)
     {

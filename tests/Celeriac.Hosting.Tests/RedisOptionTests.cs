@@ -2,6 +2,7 @@ using Celeriac.Hosting.CommandLine;
 
 namespace Celeriac.Hosting.Tests;
 
+[Collection(RedisEnvironment.Collection)]
 public sealed class RedisOptionTests
 {
     [Fact]

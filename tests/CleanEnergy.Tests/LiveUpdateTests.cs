@@ -60,6 +60,7 @@ public sealed class LiveUpdateTests
         Assert.Equal("worker", EnergyCommand.Of(["--redis", "web", "worker"]).Name);   // "web" here is the Redis host name
         Assert.Equal("all", EnergyCommand.Of(["--urls", "http://127.0.0.1:0"]).Name);
         Assert.True(EnergyCommand.Of([]).IsAll);
+        Assert.Equal("unsubscribe", EnergyCommand.Of(["--environment", "Test", "unsubscribe", "replica"]).Name);   // not "all": no simulator, no data set-up
 
         Assert.Equal("disk full", EnergyHosting.AlertText(JsonDocument.Parse("\"disk full\"").RootElement));
         Assert.Equal("x", EnergyHosting.AlertText(JsonDocument.Parse("{\"text\":\"x\",\"level\":2}").RootElement));

@@ -59,7 +59,7 @@ internal sealed partial class CeleriacCommandLine
         ParseResult parsed;
         try
         {
-            parsed = root.Parse(CommandTokens(args));
+            parsed = root.Parse(CommandTokens(root, args));
         }
         catch (Exception e)
         {
@@ -95,7 +95,8 @@ internal sealed partial class CeleriacCommandLine
         }
     }
 
-    private RootCommand BuildCommands()
+    /// <summary>The command tree: the root (the host, as <c>all</c>) and one subcommand per command.</summary>
+    internal RootCommand BuildCommands()
     {
         var root = new RootCommand("Runs this app: web server, worker and scheduler together (the default), any one alone, or a one-off command that sends tasks, publishes or listens to events, or inspects.");
         root.SetAction((_, ct) => RunHostAsync(worker: true, ct));
@@ -158,24 +159,77 @@ internal sealed partial class CeleriacCommandLine
     private static readonly string[] HelpTokens = ["-h", "--help", "-?", "/?", "/h"];
 
     /// <summary>
-    /// What the parser should see. <c>all</c> and <c>web</c> (and no command) start the host, whose builder has already
-    /// read host switches such as <c>--urls http://…</c>, <c>--environment X</c> or <c>key=value</c>, before or after
-    /// the command; those are dropped here so the parser does not refuse them. <c>worker</c> and <c>beat</c> drop
-    /// configuration settings (<see cref="WithoutSettings"/>). Every other command is parsed strictly.
+    /// What the parser should see. The host builder has already read host switches and settings such as
+    /// <c>--urls http://…</c>, <c>--environment X</c>, <c>--Key:Sub value</c> or <c>key=value</c>; before the command name
+    /// they are dropped for every command (<see cref="FindCommand"/>). <c>all</c> and <c>web</c> (and no command) start
+    /// the host, so they are dropped after the name too; <c>worker</c> and <c>beat</c> drop configuration settings
+    /// (<see cref="WithoutSettings"/>). Every other command's own arguments are parsed strictly.
     /// </summary>
-    private static string[] CommandTokens(string[] args)
+    private static string[] CommandTokens(RootCommand root, string[] args)
     {
-        if (args.Length == 0 || args.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return args;
-        var command = Array.FindIndex(args, a => a is "all" or "web" or "worker" or "beat" or "call" or "inspect" or "purge" or "revoke" or "schedule" or "send" or "listen");
-        if (command >= 0) return args[command] switch
+        var command = FindCommand(root, args, out var stoppedAt);
+        if (command >= 0)
         {
-            "all" or "web" => [args[command]],
-            "worker" or "beat" => WithoutSettings(args),
-            _ => args,
-        };
+            var rest = args[command..];
+            if (rest.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return rest;
+            return rest[0] switch
+            {
+                "all" or "web" => [rest[0]],
+                "worker" or "beat" => WithoutSettings(rest),
+                _ => rest,
+            };
+        }
+        if (args.Length == 0 || args.Any(a => HelpTokens.Contains(a, StringComparer.Ordinal))) return args;
+        // Something that is neither a host setting nor a command comes before a command name (`-c 4 worker`): let the
+        // parser report it rather than start the host.
+        if (stoppedAt >= 0 && args.Skip(stoppedAt).Any(a => IsCommandName(root, a))) return args;
         var first = args[0];
         var isHostSwitch = (first.StartsWith('-') && first != "--version") || (first.Contains('=', StringComparison.Ordinal) && !first.StartsWith('['));
         return isHostSwitch ? [] : args;
+    }
+
+    /// <summary>
+    /// The index of the command name: the first argument, after any host switches and settings, that names a
+    /// subcommand of <paramref name="root"/> (its name or an alias), or -1. The names come from the command tree, so a
+    /// command added there is found here too. <paramref name="stoppedAt"/> is the index of the first argument that is
+    /// neither a host setting nor a command name (-1 when every argument before the command, or every argument, is one).
+    /// </summary>
+    internal static int FindCommand(RootCommand root, string[] args, out int stoppedAt)
+    {
+        stoppedAt = -1;
+        for (var i = 0; i < args.Length;)
+        {
+            if (IsCommandName(root, args[i])) return i;
+            var setting = IsRootOption(root, args[i]) ? 0 : HostSettingLength(args, i);
+            if (setting == 0)
+            {
+                stoppedAt = i;
+                return -1;
+            }
+            i += setting;
+        }
+        return -1;
+    }
+
+    private static bool IsCommandName(RootCommand root, string arg) =>
+        root.Subcommands.Any(c => c.Name == arg || c.Aliases.Contains(arg));
+
+    private static bool IsRootOption(RootCommand root, string arg) =>
+        HelpTokens.Contains(arg, StringComparer.Ordinal) || root.Options.Any(o => o.Name == arg || o.Aliases.Contains(arg));
+
+    /// <summary>
+    /// How many arguments from <paramref name="i"/> the host's command-line configuration takes as one setting, read
+    /// as <c>AddCommandLine</c> reads them: <c>--key value</c> (2, the value whatever it looks like), <c>--key=value</c>,
+    /// <c>-key=value</c>, <c>/key=value</c> or <c>key=value</c> (1); 0 for anything else.
+    /// </summary>
+    private static int HostSettingLength(string[] args, int i)
+    {
+        var arg = args[i];
+        var equals = arg.IndexOf('=', StringComparison.Ordinal);
+        var keyStart = arg.StartsWith("--", StringComparison.Ordinal) ? 2 : arg.StartsWith('-') || arg.StartsWith('/') ? 1 : 0;
+        if (equals > keyStart) return arg.StartsWith('[') ? 0 : 1;
+        if (equals < 0 && keyStart == 2 && arg.Length > 2) return i + 1 < args.Length ? 2 : 1;
+        return 0;
     }
 
     private static readonly string[] HostSwitches = ["--urls", "--environment", "--contentRoot", "--applicationName"];

@@ -4,9 +4,10 @@ using System.Text.Json.Serialization;
 namespace Celeriac.Messaging;
 
 /// <summary>
-/// The task envelope, kept close to Celery's message protocol v2: the protocol's headers (id, task, retries, eta,
-/// expires, root_id, parent_id, group, origin, timelimit, ignore_result) and body (args, kwargs and the canvas's
-/// chain/callbacks/errbacks) flattened into one JSON object. <see cref="Chain"/> lists the remaining steps in
+/// The task envelope, one JSON object whose fields keep the names of Celery's message protocol v2: id, task, args,
+/// kwargs, retries, eta, expires, root_id, parent_id, group, origin, ignore_result and chain. It carries no time limit
+/// (that comes from the task's registration) and no callbacks or errbacks (a chain is the only link between tasks);
+/// queue and priority are kept by the transport beside the body. <see cref="Chain"/> lists the remaining steps in
 /// execution order (Celery's wire form lists them reversed).
 /// An event is the same envelope with <see cref="Subject"/> and <see cref="Published"/> set.
 /// </summary>

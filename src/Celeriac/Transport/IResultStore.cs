@@ -40,9 +40,9 @@ public static class TaskStates
 {
     /// <summary>Unknown to the store: not sent, not yet received, or its result expired.</summary>
     public const string Pending = "PENDING";
-    /// <summary>A worker received the message.</summary>
+    /// <summary>A worker received the message. Celery's name, kept for readers of the store; the worker does not write it.</summary>
     public const string Received = "RECEIVED";
-    /// <summary>A worker started running it.</summary>
+    /// <summary>A worker started running it; stored only when <see cref="WorkerOptions.TrackStarted"/> is set.</summary>
     public const string Started = "STARTED";
     /// <summary>It failed and waits for another try.</summary>
     public const string Retry = "RETRY";
