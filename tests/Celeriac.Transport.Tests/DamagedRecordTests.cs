@@ -203,11 +203,13 @@ public abstract class DamagedRecordTests : IAsyncDisposable
     }
 
     /// <summary>Keeps every log line, to count how often a record was reported.</summary>
-    private sealed class LogCapture : ILoggerProvider
+    internal sealed class LogCapture : ILoggerProvider
     {
         private readonly ConcurrentQueue<(LogLevel Level, string Text)> _lines = new();
 
         public int Count(string id, LogLevel atLeast) => _lines.Count(l => l.Level >= atLeast && l.Text.Contains(id, StringComparison.Ordinal));
+
+        public int CountExactly(string text, LogLevel level) => _lines.Count(l => l.Level == level && l.Text.Contains(text, StringComparison.Ordinal));
 
         public ILogger CreateLogger(string categoryName) => new Capture(_lines);
 
