@@ -48,8 +48,10 @@ internal static class EnergyHosting
         var services = builder.Services;
         services.AddOptions<EnergyOptions>().BindConfiguration(EnergyOptions.SectionName)
             .Validate(o => o.CleanThreshold >= 0 && o.RawRetentionDays >= 1 && o.Retry.MaxRetries >= 0 && o.Retry.Backoff >= TimeSpan.Zero
-                && o.FanOutExpiry > TimeSpan.Zero && o.GridMaxAge > TimeSpan.Zero,
-                "Energy options: CleanThreshold >= 0, RawRetentionDays >= 1, Retry.MaxRetries >= 0, Retry.Backoff >= 0, FanOutExpiry and GridMaxAge > 0.")
+                && o.FanOutExpiry > TimeSpan.Zero && o.GridMaxAge > TimeSpan.Zero
+                && o.Login.PermitsPerUserName >= 1 && o.Login.PermitsPerAddress >= 1 && o.Login.Window > TimeSpan.Zero,
+                "Energy options: CleanThreshold >= 0, RawRetentionDays >= 1, Retry.MaxRetries >= 0, Retry.Backoff >= 0, FanOutExpiry and GridMaxAge > 0, "
+                + "Login.PermitsPerUserName and Login.PermitsPerAddress >= 1, Login.Window > 0.")
             .ValidateOnStart();
         services.AddOptions<VendorOptions>().BindConfiguration(VendorOptions.SectionName)
             .Validate(o => o.TimeoutSeconds > 0 && (string.IsNullOrEmpty(o.BaseUrl) || Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out _)),

@@ -39,6 +39,21 @@ internal sealed class EnergyOptions
     /// <summary>Beat schedules: fast demo defaults so the dashboard moves within seconds.</summary>
     public ScheduleSettings Schedules { get; set; } = new();
 
+    /// <summary>How many login attempts the web process takes (<see cref="Web.LoginThrottle"/>).</summary>
+    public LoginSettings Login { get; set; } = new();
+
+    internal sealed class LoginSettings
+    {
+        /// <summary>Attempts per user name (trimmed, any case) in one <see cref="Window"/>, right or wrong. Default 5.</summary>
+        public int PermitsPerUserName { get; set; } = 5;
+
+        /// <summary>Attempts per client address in one <see cref="Window"/>, whatever the user name. Default 30.</summary>
+        public int PermitsPerAddress { get; set; } = 30;
+
+        /// <summary>The fixed window the permits are counted in; a refused attempt may try again when it ends. Default 1 minute.</summary>
+        public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(1);
+    }
+
     internal sealed class RetrySettings
     {
         /// <summary>Retries after the first try; after the last one the device is marked unreachable. Default 4.</summary>

@@ -30,7 +30,7 @@ var app = builder.Build();
 app.MapEnergyTasks();                 // devices.poll/switch/decide(_all), grid.refresh, clock.tick, observations.rollup, users.publish_change
 app.MapEnergySchedules();             // beat: grid 2 s, polls 3 s, decisions 5 s, clock 0.5 s, rollup nightly
 if (command.ServesWeb) app.MapEnergyAlertForwarding();   // alerts.> → the "alerts" WebSocket group
-app.MapEnergyApi();                   // /api/devices, /api/grid, /api/interactions, /api/tasks/{id} (open, for curl)
+app.MapEnergyApi();                   // /api/devices, /api/grid, /api/interactions, /api/tasks/{id} (reads open, for curl); POST power (login)
 app.MapEnergyWeb();                   // /login, / (dashboard), /chat/{room}, /users, /ws/dashboard, /ws/chat/{room}, /api/users, …
 
 await app.InitializeEnergyDataAsync(command);            // schema, demo users, the vendor's devices

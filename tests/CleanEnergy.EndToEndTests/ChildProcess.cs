@@ -71,6 +71,8 @@ internal sealed class ChildProcess : IAsyncDisposable
             start.Environment.Remove(variable);
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["Energy__Login__PermitsPerUserName"] = "10000";
+        start.Environment["Energy__Login__PermitsPerAddress"] = "10000";
         start.Environment["Logging__Console__FormatterName"] = "simple";
         start.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
         start.Environment["Logging__Console__FormatterOptions__ColorBehavior"] = "Disabled";

@@ -137,6 +137,9 @@ public sealed partial class EnergyAppProcess : IAsyncDisposable
         start.Environment.Remove("DOTNET_URLS");
         start.Environment.Remove("CELERIAC_REDIS");
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        // Every test signs in as the same user from 127.0.0.1; the login throttle has its own tests (WebSecurityTests).
+        start.Environment["Energy__Login__PermitsPerUserName"] = "10000";
+        start.Environment["Energy__Login__PermitsPerAddress"] = "10000";
         return start;
     }
 

@@ -6,7 +6,10 @@ using Microsoft.EntityFrameworkCore;
 
 namespace CleanEnergy.Api;
 
-/// <summary>A small JSON API over the data and the tasks (for curl, scripts and the pages built on top).</summary>
+/// <summary>
+/// A small JSON API over the data and the tasks (for curl, scripts and the pages built on top). Reading is open;
+/// switching a device needs a login, and like every change an antiforgery token (<see cref="Web.AntiforgeryCheck"/>).
+/// </summary>
 internal static class EnergyApi
 {
     public static IEndpointRouteBuilder MapEnergyApi(this IEndpointRouteBuilder app)
@@ -44,12 +47,12 @@ internal static class EnergyApi
             return Results.Ok(new { latest = recent.LastOrDefault(), points = recent });
         });
 
-        // Switch a device through the task (returns the task id to follow).
+        // Switch a device through the task (returns the task id to follow): a login and an antiforgery token needed.
         api.MapPost("/devices/{id:int}/power", async (int id, bool on, ITaskClient tasks, CancellationToken ct) =>
         {
             var handle = await tasks.SendAsync("devices.switch", new { deviceId = id, on }, cancellationToken: ct);
             return Results.Accepted($"/api/tasks/{handle.Id}", new { taskId = handle.Id });
-        });
+        }).RequireAuthorization();
 
         // The recent vendor calls.
         api.MapGet("/interactions", async (EnergyDb db, CancellationToken ct, int count = 50) =>

@@ -70,7 +70,7 @@ internal static class Accounts
                 ? Results.LocalRedirect(SafeReturnUrl(returnUrl))
                 : Pages.Login(http, antiforgery, SafeReturnUrl(returnUrl), userName: "", error: null));
 
-        // The form carries the antiforgery token (UseAntiforgery validates it before this runs).
+        // The form carries the antiforgery token (checked before this runs); LoginThrottle counts the attempts.
         app.MapPost(LoginPath, async ([FromForm] string? userName, [FromForm] string? password, [FromForm] string? returnUrl,
             HttpContext http, IAntiforgery antiforgery, UserService users, CancellationToken ct) =>
         {
@@ -82,7 +82,7 @@ internal static class Accounts
                 new AuthenticationProperties { IsPersistent = true });
             await users.RecordLoginAsync(user.Id, ct);
             return Results.LocalRedirect(SafeReturnUrl(returnUrl));
-        });
+        }).WithMetadata(new LoginThrottle.Metadata());
 
         app.MapPost(LogoutPath, async (HttpContext http) =>
         {

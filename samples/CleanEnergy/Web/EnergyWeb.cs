@@ -16,7 +16,8 @@ namespace CleanEnergy.Web;
 /// <item><term><c>/chat/{room}</c></term><description>a chat room; socket <c>/ws/chat/{room}</c> (<see cref="ChatConsumer"/>)</description></item>
 /// <item><term><c>/users</c></term><description>user management over <c>/api/users</c> (<see cref="UiApi"/>)</description></item>
 /// </list>
-/// Everything except the login page and the static files needs a login.
+/// Everything except the login page and the static files needs a login; every request that changes something needs an
+/// antiforgery token (<see cref="AntiforgeryCheck"/>), and logins are throttled (<see cref="LoginThrottle"/>).
 /// </summary>
 internal static class EnergyWeb
 {
@@ -30,7 +31,12 @@ internal static class EnergyWeb
         services.AddCeleriacChannels();
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(Accounts.ConfigureCookie);
         services.AddAuthorization();
-        services.AddAntiforgery(o => o.Cookie.Name = "cleanenergy.antiforgery");
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "cleanenergy.antiforgery";
+            o.HeaderName = AntiforgeryCheck.HeaderName;
+        });
+        services.AddLoginThrottle();
         // The keys that protect the login cookie live with the data, so every process started on this data directory
         // (several `web` processes on one machine, a restart) accepts the same cookies. Many machines need a shared key
         // ring (a shared directory, Redis, a database): see ASP.NET Core's data-protection docs.
@@ -44,7 +50,8 @@ internal static class EnergyWeb
         app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseAntiforgery();
+        app.UseAntiforgeryOnEveryChange();                          // 400 for a POST, PUT, DELETE, … without a valid token
+        app.UseLoginThrottle();                                     // 429 for too many logins per user name or address
 
         app.MapAccounts();
         app.MapCeleriacClient();                                    // /_celeriac/celeriac.js

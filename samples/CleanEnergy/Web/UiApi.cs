@@ -3,6 +3,7 @@ using CleanEnergy.Data;
 using CleanEnergy.Live;
 using CleanEnergy.Users;
 using Celeriac;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -19,8 +20,8 @@ internal sealed record UserForm(string? UserName, string? DisplayName, string? E
 
 /// <summary>
 /// The JSON endpoints behind the pages, login required (401 without the cookie): who is logged in, the server time, the
-/// chart's first points, the recent alerts, and user management. The older <c>/api</c> endpoints (<see cref="Api.EnergyApi"/>)
-/// stay open for curl.
+/// chart's first points, the recent alerts, an antiforgery token for scripts, and user management. The older <c>/api</c>
+/// endpoints (<see cref="Api.EnergyApi"/>) can be read without a login.
 /// </summary>
 internal static class UiApi
 {
@@ -32,6 +33,14 @@ internal static class UiApi
         var api = app.MapGroup("/api").RequireAuthorization();
 
         api.MapGet("/me", (ClaimsPrincipal user) => new { id = EnergyClaims.UserId(user), userName = EnergyClaims.UserName(user), displayName = EnergyClaims.DisplayName(user) });
+
+        // A request token for scripts outside the pages (the pages have theirs in the HTML): send it in headerName.
+        api.MapGet("/antiforgery", (HttpContext http, IAntiforgery antiforgery) =>
+        {
+            var tokens = antiforgery.GetAndStoreTokens(http);
+            http.Response.Headers.CacheControl = "no-store";
+            return new { headerName = tokens.HeaderName, token = tokens.RequestToken };
+        });
 
         // The clock's first value, so the page never shows a blank clock before the first tick.
         api.MapGet("/time", (TimeProvider time) => new { now = time.GetUtcNow() });

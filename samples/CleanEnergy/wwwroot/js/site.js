@@ -1,14 +1,20 @@
 /*
- * Shared by the pages: the live-connection indicator, JSON fetches that send you to the login page when the session
- * is gone, and small formatting and DOM helpers. Plain browser JavaScript, no build step.
+ * Shared by the pages: the live-connection indicator, JSON fetches that carry the antiforgery token and send you to
+ * the login page when the session is gone, and small formatting and DOM helpers. Plain browser JavaScript, no build step.
  */
 (function (global) {
   "use strict";
 
   const loginUrl = () => "/login?ReturnUrl=" + encodeURIComponent(location.pathname + location.search);
 
+  // Every change (POST, PUT, DELETE) carries the page's antiforgery token in this header (AntiforgeryCheck.cs); the
+  // token is the one in the page's log-out form.
+  const tokenHeader = "X-CSRF-TOKEN";
+  const token = () => document.querySelector("#logout-form input[name='__RequestVerificationToken']")?.value || "";
+
   async function request(method, url, body) {
     const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (method !== "GET" && method !== "HEAD") init.headers[tokenHeader] = token();
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
