@@ -1,5 +1,7 @@
 using System.Net.WebSockets;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Celeriac.AspNetCore.Tests;
 
@@ -26,6 +28,18 @@ public sealed class BackpressureTests
             o.SendTimeout = TimeSpan.FromSeconds(1);
         });
     });
+
+    /// <summary>The room of the chat case: the default send queue (256 frames), a history long enough to resume from.</summary>
+    private static Task<TestApp> StartRoomAsync(SendQueueFullMode whenFull) => TestApp.StartAsync(
+        app => app.MapConsumer<CommandConsumer>("/ws/room", o => o.WhenSendQueueFull = whenFull),
+        services => services.Configure<ChannelLayerOptions>(o => o.HistoryLength = 10_000));
+
+    /// <summary>5,000 chat-sized messages (about 1 KB each) to <paramref name="group"/>, as fast as the layer takes them.</summary>
+    private static async Task FloodAsync(TestApp app, string group, int count)
+    {
+        for (var i = 1; i <= count; i++)
+            await app.Layer.GroupSendAsync(group, new { type = "chat.message", userName = "alice", text = $"message {i} " + new string('x', 1000) });
+    }
 
     /// <summary>Sends big messages to <paramref name="group"/> until the server logs <paramref name="logged"/>; returns how many.</summary>
     private static async Task<int> SendUntilLoggedAsync(TestApp app, string group, string logged)
@@ -111,5 +125,71 @@ public sealed class BackpressureTests
         await app.Layer.GroupSendAsync("calm", new { type = "calm", n = 1 });   // the other connection is untouched
         Assert.Equal("message", (await reading.ReceiveJsonAsync()).GetProperty("celeriac").GetString());
         Assert.DoesNotContain("disconnect:reading:", app.Probe.Events);
+    }
+
+    [Fact]
+    public async Task A_chat_client_that_stopped_reading_while_5000_messages_went_to_its_room_is_told_and_resumes_every_one()
+    {
+        const int Count = 5000;
+        await using var app = await StartRoomAsync(SendQueueFullMode.DropOldest);
+        await using var client = await app.ConnectAsync("/ws/room?group=room");
+        Assert.Equal("joined", (await client.ReceiveJsonAsync()).GetProperty("celeriac").GetString());
+
+        await FloodAsync(app, "room", Count);   // the client reads nothing meanwhile
+
+        // Then it reads as celeriac.js does: in order per group, a frame whose prev is past its offset held until the
+        // gap is filled, and a resume from its offset after each dropped notice.
+        long last = 0, dropped = 0, resumes = 0;
+        var held = new SortedDictionary<long, long>();   // offset → prev
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (last < Count)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), $"at offset {last} of {Count} after {clock.Elapsed}");
+            var frame = await client.ReceiveJsonAsync(TimeSpan.FromSeconds(30));
+            switch (frame.GetProperty("celeriac").GetString())
+            {
+                case "message":
+                    Assert.Equal("room", frame.GetProperty("group").GetString());
+                    var offset = frame.GetProperty("offset").GetInt64();
+                    var prev = frame.GetProperty("prev").GetInt64();
+                    Assert.Equal($"message {offset} ", frame.GetProperty("message").GetProperty("text").GetString()![..$"message {offset} ".Length]);
+                    if (offset <= last) break;
+                    held[offset] = prev;
+                    while (held.Count > 0 && held.First() is var (next, nextPrev) && (nextPrev <= last || next <= last))
+                    {
+                        held.Remove(next);
+                        if (next > last) last = next;
+                    }
+                    break;
+                case "dropped":
+                    dropped += frame.GetProperty("count").GetInt64();
+                    resumes++;
+                    await client.SendJsonAsync(new { celeriac = "resume", groups = new Dictionary<string, long> { ["room"] = last } });
+                    break;
+                default:
+                    Assert.Fail($"unexpected frame {frame}");
+                    break;
+            }
+        }
+        Assert.True(dropped > 0, "the flood overflowed no send queue: the test proves nothing");
+        Assert.True(resumes > 0);
+        Assert.Equal(Count, last);
+        Assert.Equal(WebSocketState.Open, client.Socket.State);
+        Assert.Contains(app.Logs.Entries, e => e.Message.Contains("frames dropped so far", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Under_the_close_policy_a_chat_client_that_stopped_reading_while_5000_messages_went_to_its_room_is_closed_with_1013()
+    {
+        await using var app = await StartRoomAsync(SendQueueFullMode.Close);
+        await using var client = await app.ConnectAsync("/ws/room?group=room&tag=slow");
+        Assert.Equal("joined", (await client.ReceiveJsonAsync()).GetProperty("celeriac").GetString());
+
+        await FloodAsync(app, "room", 5000);
+
+        Assert.Equal((WebSocketCloseStatus)1013, await client.ReceiveCloseAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(app.Logs.Entries, e => e.Message.Contains("closing with 1013", StringComparison.Ordinal));
+        await app.Probe.WaitForAsync(e => e == "disconnect:slow:1013");
+        await app.WaitForMembersAsync("room", 0);
     }
 }
