@@ -39,6 +39,8 @@ internal static class EnergyHosting
         {
             if (redis is not null) c.UseRedis(redis);
             else c.UseSqlite(sqlite);
+            // A device task waiting a minute means no worker runs: one alert on the dashboard, one when it moves again.
+            c.AlertWhenStalled("default", builder.Configuration.GetValue("Energy:QueueStalledAfter", TimeSpan.FromMinutes(1)));
         });
     }
 
@@ -145,7 +147,7 @@ internal static class EnergyHosting
     }
 
     /// <summary>
-    /// An ephemeral subscription on <c>alerts.&gt;</c> that forwards each alert to the <c>alerts</c> group as
+    /// Ephemeral subscriptions on <c>alerts.&gt;</c> and <c>celeriac.queue.*</c> (stall alerts) that forward each alert to the <c>alerts</c> group as
     /// <c>{ type: "alert", id, subject, text, at }</c>. Ephemeral, so every process that maps it forwards what is published
     /// while it runs: map it in the processes that serve the web (<c>all</c>, <c>web</c>), not in workers. With several
     /// web processes each forwards every alert; the page drops repeats by <c>id</c> (the event id).
@@ -154,8 +156,17 @@ internal static class EnergyHosting
     {
         app.MapSubscription("alerts.>", (System.Text.Json.JsonElement payload, EventContext e, LiveUpdates live, CancellationToken ct) =>
             live.AlertAsync(e.Id, e.Subject, AlertText(payload), e.PublishedAt, ct));
+        app.MapSubscription("celeriac.queue.*", (Celeriac.Operations.QueueStallAlert alert, EventContext e, LiveUpdates live, CancellationToken ct) =>
+            live.AlertAsync(e.Id, e.Subject, StallText(alert), e.PublishedAt, ct));
         return app;
     }
+
+    /// <summary>A stall alert's text: "Queue default is stalled: 3 ready, the oldest waiting 1m 12s" or "… moves again after 2m 5s".</summary>
+    internal static string StallText(Celeriac.Operations.QueueStallAlert alert) => alert.StalledFor is { } stalledFor
+        ? $"Queue {alert.Queue} moves again after {Span(stalledFor)} stalled"
+        : $"Queue {alert.Queue} is stalled: {alert.Ready} ready, the oldest waiting {Span(alert.At - (alert.OldestReadyAt ?? alert.At))} (no worker?)";
+
+    private static string Span(TimeSpan span) => span.TotalMinutes >= 1 ? $"{(int)span.TotalMinutes}m {span.Seconds}s" : $"{span.Seconds}s";
 
     /// <summary>An alert's text: a text payload as is, an object's <c>text</c> property, else the payload's JSON.</summary>
     internal static string AlertText(System.Text.Json.JsonElement payload) => payload.ValueKind switch

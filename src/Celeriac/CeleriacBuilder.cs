@@ -1,5 +1,6 @@
 using Celeriac.Events;
 using Celeriac.Memory;
+using Celeriac.Operations;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -40,6 +41,20 @@ public sealed class CeleriacBuilder
     public CeleriacBuilder ConfigureWorker(Action<WorkerOptions> configure)
     {
         Services.Configure(configure);
+        return this;
+    }
+
+    /// <summary>
+    /// Alerts when <paramref name="queue"/> stops moving: once its oldest ready message has waited longer than
+    /// <paramref name="stalledAfter"/>, one warning is logged and one <c>celeriac.queue.stalled</c> event
+    /// (<see cref="QueueStallAlert"/>) is published; when it moves again, one <c>celeriac.queue.recovered</c> event.
+    /// Checked every <see cref="StallAlertOptions.CheckInterval"/> by one process at a time.
+    /// </summary>
+    public CeleriacBuilder AlertWhenStalled(string queue, TimeSpan stalledAfter)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(stalledAfter, TimeSpan.Zero);
+        Services.Configure<StallAlertOptions>(o => o.StalledAfter[queue] = stalledAfter);
         return this;
     }
 

@@ -48,4 +48,11 @@ public sealed class WorkerOptions
     /// tried again, while the worker consumes its other queues. Default 30 s.
     /// </summary>
     public TimeSpan QueueRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The fetch loop's watchdog: a receive that has not returned <see cref="FetchWait"/> plus this long (a stuck
+    /// connection) is abandoned with an error log, the worker reports itself unhealthy, and it receives again on a
+    /// new call (what the abandoned call leases later is released). <see cref="TimeSpan.Zero"/> turns it off. Default 30 s.
+    /// </summary>
+    public TimeSpan WatchdogTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,5 +1,6 @@
 using Celeriac.Events;
 using Celeriac.Memory;
+using Celeriac.Operations;
 using Celeriac.Scheduling;
 using Celeriac.Transport;
 using Celeriac.Worker;
@@ -52,6 +53,9 @@ public static class CeleriacServiceCollectionExtensions
         services.TryAddSingleton<TaskWorker>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskWorkerHost>());
         SchedulingServices.Add(services);
+        services.AddOptions<StallAlertOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Alerts", o))
+            .Validate(o => o.CheckInterval > TimeSpan.Zero && o.StalledAfter.All(p => p.Value > TimeSpan.Zero), "Stall alerts: CheckInterval and every StalledAfter must be positive.").ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StallMonitor>());
 
         services.AddOptions<ChannelLayerOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Channels", o))
             .Validate(o => o.HistoryLength >= 0 && o.HistoryWindow >= TimeSpan.Zero && o.MaxMessageBytes > 0, "Channel layer options: HistoryLength >= 0, HistoryWindow >= 0, MaxMessageBytes > 0.").ValidateOnStart();

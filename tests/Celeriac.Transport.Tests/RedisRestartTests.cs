@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Celeriac.Operations;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -67,6 +70,33 @@ public sealed class RedisRestartTests(RedisServer redis) : IClassFixture<RedisSe
         Assert.Equal(new QueueStats("q", 0, 1, 0, 0), (await h.Transport.GetQueueStatsAsync()).Single());
         Assert.Equal(["ready"], await h.Transport.EnqueueAsync([new OutgoingMessage("again", "q", 0, "x", IdempotencyKey: "k", IdempotencyExpiresAt: later)]));
         Assert.Equal("42", (await h.Results.GetAsync("t1"))?.Result);
+    }
+
+    [Fact]
+    public async Task Readiness_fails_while_the_server_is_down_and_recovers_when_it_is_back()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddCeleriac(c => c.UseRedis(redis.Configuration, o => o.KeyPrefix = redis.NewPrefix()));
+        builder.Services.AddHealthChecks().AddCeleriac(storeTimeout: TimeSpan.FromSeconds(2));
+        using var host = builder.Build();
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        Task<HealthReport> ReadyAsync() => health.CheckHealthAsync(r => r.Tags.Contains(CeleriacHealthCheckExtensions.ReadyTag));
+
+        var up = await ReadyAsync();
+        Assert.Equal(HealthStatus.Healthy, up.Status);
+
+        await redis.KillAsync();
+        try
+        {
+            var down = await Eventually.GetAsync(async () => await ReadyAsync() is { Status: HealthStatus.Unhealthy } r ? r : null, Recovery);
+            Assert.Equal(HealthStatus.Unhealthy, down.Entries["celeriac.store"].Status);
+            Assert.NotNull(down.Entries["celeriac.store"].Description);
+        }
+        finally
+        {
+            await redis.RestartAsync();
+        }
+        await Eventually.GetAsync(async () => await ReadyAsync() is { Status: HealthStatus.Healthy } r ? r : null, Recovery);
     }
 
     [Fact]

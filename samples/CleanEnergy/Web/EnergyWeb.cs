@@ -15,8 +15,9 @@ namespace CleanEnergy.Web;
 /// <item><term><c>/</c></term><description>the dashboard; socket <c>/ws/dashboard</c> (<see cref="DashboardConsumer"/>)</description></item>
 /// <item><term><c>/chat/{room}</c></term><description>a chat room; socket <c>/ws/chat/{room}</c> (<see cref="ChatConsumer"/>)</description></item>
 /// <item><term><c>/users</c></term><description>user management over <c>/api/users</c> (<see cref="UiApi"/>)</description></item>
+/// <item><term><c>/health/live</c>, <c>/health/ready</c></term><description>health checks, open (<see cref="Health"/>)</description></item>
 /// </list>
-/// Everything except the login page and the static files needs a login; every request that changes something needs an
+/// Everything except the login page, the health checks and the static files needs a login; every request that changes something needs an
 /// antiforgery token (<see cref="AntiforgeryCheck"/>), and logins are throttled (<see cref="LoginThrottle"/>).
 /// </summary>
 internal static class EnergyWeb
@@ -37,6 +38,7 @@ internal static class EnergyWeb
             o.HeaderName = AntiforgeryCheck.HeaderName;
         });
         services.AddLoginThrottle();
+        services.AddEnergyHealth();
         // The keys that protect the login cookie live with the data, so every process started on this data directory
         // (several `web` processes on one machine, a restart) accepts the same cookies. Many machines need a shared key
         // ring (a shared directory, Redis, a database): see ASP.NET Core's data-protection docs.
@@ -54,6 +56,7 @@ internal static class EnergyWeb
         app.UseLoginThrottle();                                     // 429 for too many logins per user name or address
 
         app.MapAccounts();
+        app.MapEnergyHealth();                                      // /health/live, /health/ready (open)
         app.MapCeleriacClient();                                    // /_celeriac/celeriac.js
         app.MapEnergyUiApi();                                       // /api/me, /api/time, /api/grid/history, /api/alerts, /api/users
 

@@ -52,16 +52,28 @@ internal sealed class FetchStatus
     /// <summary>Takes <paramref name="queue"/> off the set-aside list after a receive that included it worked; true when it was on it.</summary>
     public bool Recovered(string queue) => !_setAside.IsEmpty && _setAside.TryRemove(queue, out _);
 
+    /// <summary>Whether the watchdog abandoned the last receive (a stuck connection); false after a success.</summary>
+    public bool Stuck { get; private set; }
+
     public void Succeeded(DateTimeOffset at)
     {
         Interlocked.Exchange(ref _lastRoundTripTicks, at.UtcTicks);
         ConsecutiveFailures = 0;
         LastError = null;
+        Stuck = false;
     }
 
-    public void Failed(Exception error)
+    public void Failed(Exception error, bool stuck = false)
     {
         ConsecutiveFailures++;
         LastError = error.Message;
+        Stuck = stuck;
     }
+}
+
+/// <summary>A receive that did not return within the worker's watchdog bound.</summary>
+internal sealed class FetchWatchdogException(TimeSpan waited)
+    : TimeoutException($"No store round trip for {waited}: the receive was abandoned.")
+{
+    public TimeSpan Waited { get; } = waited;
 }

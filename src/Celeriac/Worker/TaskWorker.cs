@@ -128,7 +128,7 @@ internal sealed partial class TaskWorker(
             IReadOnlyList<LeasedMessage> received;
             try
             {
-                received = await transport.ReceiveAsync(asking, want, settings.LeaseDuration, settings.FetchWait, stoppingToken).ConfigureAwait(false);
+                received = await ReceiveWatchedAsync(asking, want, settings, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -140,6 +140,16 @@ internal sealed partial class TaskWorker(
                 slots.Release(want);
                 if (Status.SetAside(e.Queue, e.Cause, time.GetUtcNow() + settings.QueueRetryInterval))
                     LogQueueSetAside(e.Queue, e.Cause, settings.QueueRetryInterval);
+                continue;
+            }
+            catch (FetchWatchdogException e)
+            {
+                // Stuck, not failing: no pause, a new receive at once.
+                slots.Release(want);
+                failures++;
+                failingSince ??= time.GetUtcNow();
+                Status.Failed(e, stuck: true);
+                LogWatchdogFired(all, e.Waited);
                 continue;
             }
             catch (Exception e)
@@ -172,6 +182,44 @@ internal sealed partial class TaskWorker(
                 _held[message.Id] = message;
                 await buffer.WriteAsync(message, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// One receive under the watchdog (<see cref="WorkerOptions.WatchdogTimeout"/>): a call that has not returned in
+    /// time is cancelled and abandoned with <see cref="FetchWatchdogException"/>; should it still lease messages, they
+    /// are released at once.
+    /// </summary>
+    private async ValueTask<IReadOnlyList<LeasedMessage>> ReceiveWatchedAsync(IReadOnlyList<string> queues, int want, WorkerOptions settings, CancellationToken stoppingToken)
+    {
+        if (settings.WatchdogTimeout <= TimeSpan.Zero)
+            return await transport.ReceiveAsync(queues, want, settings.LeaseDuration, settings.FetchWait, stoppingToken).ConfigureAwait(false);
+        var abort = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var receive = transport.ReceiveAsync(queues, want, settings.LeaseDuration, settings.FetchWait, abort.Token);
+        if (receive.IsCompletedSuccessfully)
+        {
+            abort.Dispose();
+            return receive.Result;
+        }
+        var call = receive.AsTask();
+        var bound = settings.FetchWait + settings.WatchdogTimeout;
+        try
+        {
+            var received = await call.WaitAsync(bound, time, stoppingToken).ConfigureAwait(false);
+            abort.Dispose();
+            return received;
+        }
+        catch (TimeoutException)
+        {
+            await abort.CancelAsync().ConfigureAwait(false);
+            _ = call.ContinueWith(async t =>
+            {
+                abort.Dispose();
+                if (!t.IsCompletedSuccessfully) return;   // observed: a late failure of an abandoned call means nothing
+                foreach (var message in t.Result)
+                    await TryAsync(() => transport.ReleaseAsync(message, null, null, CancellationToken.None), "release").ConfigureAwait(false);
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw new FetchWatchdogException(bound);
         }
     }
 
@@ -262,6 +310,9 @@ internal sealed partial class TaskWorker(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Queues {Queues} cannot make progress: {Attempts} fetches in a row failed: {Error}")]
     private partial void LogFetchStuck(Exception exception, string queues, int attempts, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Watchdog: a receive from {Queues} has not returned for {Waited} (a stuck store connection?); abandoned it and receiving again. The worker reports unhealthy until a receive works")]
+    private partial void LogWatchdogFired(string queues, TimeSpan waited);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Fetching from {Queues} works again after {Attempts} failed attempt(s) over {Duration}")]
     private partial void LogFetchRecovered(string queues, int attempts, TimeSpan duration);
