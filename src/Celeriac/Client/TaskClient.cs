@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Celeriac.Messaging;
@@ -104,6 +105,10 @@ internal sealed partial class TaskClient(
         var eta = o.Eta ?? (o.Countdown is { } c ? now + c : null);
         var expires = o.ExpiresAt ?? (o.ExpiresIn is { } e ? now + e : null);
         var definition = registry.Find(signature.Task);
+        // A producer span for the send; its context travels in the envelope to the worker's span.
+        using var send = CeleriacDiagnostics.Source.StartActivity("celeriac.send " + signature.Task, ActivityKind.Producer);
+        send?.SetTag("celeriac.task.id", signature.Id);
+        var traceParent = (send ?? Activity.Current) is { IdFormat: ActivityIdFormat.W3C } span ? span.Id : null;
         var envelope = new TaskMessage
         {
             Id = signature.Id,
@@ -118,6 +123,7 @@ internal sealed partial class TaskClient(
             Origin = TaskIds.Origin,
             IgnoreResult = definition?.IgnoreResult ?? false,
             Chain = chain is { Count: > 0 } ? chain : null,
+            TraceParent = traceParent,
         };
         var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
         var bytes = MessageSize.Check(body, $"task '{signature.Task}'", _options.MaxMessageBytes);

@@ -60,7 +60,9 @@ internal sealed partial class TaskWorker
         if (settings.TrackStarted)
             await StoreAsync(envelope, TaskStates.Started, null, null).ConfigureAwait(false);
 
-        using var activity = CeleriacDiagnostics.Source.StartActivity("celeriac.task " + envelope.Task, ActivityKind.Consumer);
+        // A child of the span that sent the task (its traceparent), in whatever process that was.
+        var parent = envelope.TraceParent is { } traceParent && ActivityContext.TryParse(traceParent, null, isRemote: true, out var sent) ? sent : default;
+        using var activity = CeleriacDiagnostics.Source.StartActivity("celeriac.task " + envelope.Task, ActivityKind.Consumer, parent);
         activity?.SetTag("celeriac.task.id", envelope.Id);
         activity?.SetTag("celeriac.task.retries", envelope.Retries);
         var started = time.GetTimestamp();
