@@ -19,7 +19,7 @@ public sealed class ChatOverflowTests
         const int Count = 5000;
         await using var app = await EnergyWebApp.StartAsync(new Dictionary<string, string?> { ["Celeriac:Channels:HistoryLength"] = "10000" });
         var cookies = new CookieContainer();
-        using var http = new HttpClient(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = app.Address };
+        using var http = app.Client(cookies);
         await EnergyWebApp.LoginAsync(http);
         using var socket = new ClientWebSocket();
         socket.Options.Cookies = cookies;

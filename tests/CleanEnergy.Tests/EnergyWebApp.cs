@@ -65,9 +65,12 @@ internal sealed partial class EnergyWebApp : IAsyncDisposable
         return new EnergyWebApp(directory, app, new Uri(address));
     }
 
-    /// <summary>A client with its own cookie jar that does not follow redirects (a 302 is an answer to look at).</summary>
-    public HttpClient Client() =>
-        new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false, UseCookies = true })
+    /// <summary>
+    /// A client with its own cookie jar (<paramref name="cookies"/>, to share it with a WebSocket) that does not follow
+    /// redirects (a 302 is an answer to look at).
+    /// </summary>
+    public HttpClient Client(CookieContainer? cookies = null) =>
+        new(new HttpClientHandler { CookieContainer = cookies ?? new CookieContainer(), AllowAutoRedirect = false, UseCookies = true })
         {
             BaseAddress = Address,
             Timeout = TimeSpan.FromSeconds(30),

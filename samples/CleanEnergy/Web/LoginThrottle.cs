@@ -35,7 +35,7 @@ internal static class LoginThrottle
 
     private static PartitionedRateLimiter<HttpContext> Partitioned(Func<HttpContext, string> key, int permits, TimeSpan window) =>
         PartitionedRateLimiter.Create<HttpContext, string>(context =>
-            context.GetEndpoint()?.Metadata.GetMetadata<Metadata>() is null
+            !IsThrottled(context)
                 ? RateLimitPartition.GetNoLimiter("")
                 : RateLimitPartition.GetFixedWindowLimiter(key(context), _ => new FixedWindowRateLimiterOptions
                 {
@@ -53,7 +53,7 @@ internal static class LoginThrottle
     {
         app.Use(async (context, next) =>
         {
-            if (context.GetEndpoint()?.Metadata.GetMetadata<Metadata>() is not null && context.Request.HasFormContentType)
+            if (IsThrottled(context) && context.Request.HasFormContentType)
             {
                 try
                 {
@@ -68,6 +68,8 @@ internal static class LoginThrottle
         });
         return app.UseRateLimiter();
     }
+
+    private static bool IsThrottled(HttpContext context) => context.GetEndpoint()?.Metadata.GetMetadata<Metadata>() is not null;
 
     /// <summary>The user name as the login compares it (trimmed, case-insensitive), or empty without a readable form.</summary>
     private static string UserNameOf(HttpContext context) =>

@@ -142,22 +142,18 @@ internal sealed partial class TaskWorker(
                     LogQueueSetAside(e.Queue, e.Cause, settings.QueueRetryInterval);
                 continue;
             }
-            catch (FetchWatchdogException e)
-            {
-                // Stuck, not failing: no pause, a new receive at once.
-                slots.Release(want);
-                failures++;
-                failingSince ??= time.GetUtcNow();
-                Status.Failed(e, stuck: true);
-                LogWatchdogFired(all, e.Waited);
-                continue;
-            }
             catch (Exception e)
             {
                 slots.Release(want);
                 failures++;
                 failingSince ??= time.GetUtcNow();
-                Status.Failed(e);
+                Status.Failed(e, stuck: e is FetchWatchdogException);
+                if (e is FetchWatchdogException stuck)
+                {
+                    // Stuck, not failing: no pause, a new receive at once.
+                    LogWatchdogFired(all, stuck.Waited);
+                    continue;
+                }
                 var pause = TimeSpan.FromMilliseconds(Math.Min(5000, 100 * Math.Pow(2, Math.Min(failures, 10))));
                 if (failures == FailuresBeforeError) LogFetchStuck(e, all, failures, e.Message);
                 else LogFetchFailed(all, e.GetType().Name, e.Message, pause, failures);
