@@ -70,6 +70,7 @@ public sealed class CeleriacBuilder
         Services.RemoveAll<IScheduleStore>();
         Services.RemoveAll<IEventStore>();
         Services.RemoveAll<IChannelLayer>();
+        Services.RemoveAll<IOperationsStore>();
         return this;
     }
 
@@ -86,6 +87,7 @@ public sealed class CeleriacBuilder
         Services.AddSingleton<ITaskTransport>(sp => sp.GetRequiredService<InMemoryTransport>());
         Services.AddSingleton<IResultStore, InMemoryResultStore>();
         Services.AddSingleton<IEventStore, InMemoryEventStore>();
+        Services.AddSingleton<IOperationsStore, InMemoryOperationsStore>();
         return this;
     }
 }

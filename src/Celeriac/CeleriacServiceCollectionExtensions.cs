@@ -56,6 +56,11 @@ public static class CeleriacServiceCollectionExtensions
         services.AddOptions<StallAlertOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Alerts", o))
             .Validate(o => o.CheckInterval > TimeSpan.Zero && o.StalledAfter.All(p => p.Value > TimeSpan.Zero), "Stall alerts: CheckInterval and every StalledAfter must be positive.").ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StallMonitor>());
+        services.AddOptions<PresenceOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Presence", o))
+            .Validate(o => o.Interval > TimeSpan.Zero && o.JournalWindow > TimeSpan.Zero && o.JournalSize > 0, "Presence options: Interval, JournalWindow and JournalSize must be positive.").ValidateOnStart();
+        services.TryAddSingleton<TaskJournal>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskJournal>(sp => sp.GetRequiredService<TaskJournal>()));
+        services.TryAddSingleton<ITaskHistory, TaskHistory>();
 
         services.AddOptions<ChannelLayerOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Channels", o))
             .Validate(o => o.HistoryLength >= 0 && o.HistoryWindow >= TimeSpan.Zero && o.MaxMessageBytes > 0, "Channel layer options: HistoryLength >= 0, HistoryWindow >= 0, MaxMessageBytes > 0.").ValidateOnStart();
