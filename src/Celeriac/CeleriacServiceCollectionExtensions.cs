@@ -69,6 +69,7 @@ public static class CeleriacServiceCollectionExtensions
         configure?.Invoke(builder);
         // One process's channel layer unless a transport (UseRedis) registered a shared one.
         services.TryAddSingleton<IChannelLayer, InMemoryChannelLayer>();
+        services.TryAddSingleton<IOperationsStore, InMemoryOperationsStore>();
         return builder;
     }
 
