@@ -17,15 +17,14 @@ internal sealed partial class TaskJournal(IOperationsStore store, IOptions<Prese
 {
     private const int Capacity = 10_000;
     private const int BatchSize = 500;
-    private readonly Channel<TaskEvent> _queue = Channel.CreateBounded<TaskEvent>(new BoundedChannelOptions(Capacity)
-    {
-        FullMode = BoundedChannelFullMode.DropWrite,
-        SingleReader = true,
-    }, _ => Interlocked.Increment(ref s_dropped));
-    private static long s_dropped;
+    private readonly Channel<TaskEvent> _queue = Channel.CreateBounded<TaskEvent>(new BoundedChannelOptions(Capacity) { SingleReader = true });
+    private long _dropped;
 
-    /// <summary>Queues <paramref name="e"/> for the store.</summary>
-    public void Record(TaskEvent e) => _queue.Writer.TryWrite(e);
+    /// <summary>Queues <paramref name="e"/> for the store; counts it as dropped when the queue is full.</summary>
+    public void Record(TaskEvent e)
+    {
+        if (!_queue.Writer.TryWrite(e)) Interlocked.Increment(ref _dropped);
+    }
 
     /// <summary>Writes what is queued now (tests and shutdown).</summary>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
@@ -53,7 +52,7 @@ internal sealed partial class TaskJournal(IOperationsStore store, IOptions<Prese
                 {
                     LogWriteFailed(e.Message);
                 }
-                if (Interlocked.Exchange(ref s_dropped, 0) is var dropped and > 0) LogDropped(dropped);
+                if (Interlocked.Exchange(ref _dropped, 0) is var dropped and > 0) LogDropped(dropped);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
