@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -21,6 +22,9 @@ internal sealed partial class EventBus(IServiceProvider services, IOptions<Celer
     public async ValueTask<PublishReceipt> PublishAsync(string subject, object? payload = null, CancellationToken cancellationToken = default)
     {
         EventSubjects.ValidateSubject(subject);
+        // A producer span whose W3C context travels in the envelope: durable handlers (the worker's celeriac.task span)
+        // and ephemeral ones (celeriac.event) are its children, in any process.
+        using var span = CeleriacDiagnostics.Source.StartActivity("celeriac.publish " + subject, ActivityKind.Producer);
         var envelope = new TaskMessage
         {
             Id = TaskIds.New(),
@@ -30,7 +34,9 @@ internal sealed partial class EventBus(IServiceProvider services, IOptions<Celer
             Args = JsonSerializer.SerializeToElement(new[] { payload }, TaskJson.Options),
             Origin = TaskIds.Origin,
             IgnoreResult = true,
+            TraceParent = (span ?? Activity.Current) is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : null,
         };
+        span?.SetTag("celeriac.event.id", envelope.Id);
         var body = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.TaskMessage);
         var bytes = MessageSize.Check(body, $"event '{subject}'", _options.MaxMessageBytes);
         if (bytes > _options.WarnMessageBytes)
@@ -88,7 +94,7 @@ internal sealed partial class EventBus(IServiceProvider services, IOptions<Celer
                 error = "it is not an event envelope (no subject or id).";
                 return false;
             }
-            message = new EventMessage(envelope.Id, subject, envelope.Published ?? default, envelope.Args);
+            message = new EventMessage(envelope.Id, subject, envelope.Published ?? default, envelope.Args) { TraceParent = envelope.TraceParent };
             error = "";
             return true;
         }

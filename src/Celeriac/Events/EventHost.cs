@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -93,6 +94,9 @@ internal sealed partial class EventHost(
     internal async Task HandleAsync(SubscriptionDefinition subscription, EventMessage message, CancellationToken stoppingToken)
     {
         var handler = subscription.Handler;
+        var parent = message.TraceParent is { } traceParent && ActivityContext.TryParse(traceParent, null, isRemote: true, out var published) ? published : default;
+        using var activity = CeleriacDiagnostics.Source.StartActivity("celeriac.event " + message.Subject, ActivityKind.Consumer, parent);
+        activity?.SetTag("celeriac.event.id", message.Id);
         try
         {
             var context = new TaskContext(message.Id, message.Subject, 0, 1, null, null, message.Id, null, "", stoppingToken)
@@ -108,6 +112,7 @@ internal sealed partial class EventHost(
         }
         catch (Exception e)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             LogHandlerFailed(e, subscription.Pattern, message.Subject, message.Id);
         }
     }

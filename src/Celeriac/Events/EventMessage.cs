@@ -15,6 +15,9 @@ public sealed class EventMessage
     /// <summary>The envelope's <c>args</c> (the payload as its one item), bound as they come by subscription handlers.</summary>
     internal JsonElement? Args { get; }
 
+    /// <summary>The W3C <c>traceparent</c> of the span that published it, when there was one.</summary>
+    internal string? TraceParent { get; init; }
+
     /// <summary>Event id.</summary>
     public string Id { get; }
     /// <summary>The subject it was published on.</summary>
