@@ -98,6 +98,53 @@ public abstract class ProcessTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_requests_trace_reaches_the_workers_task_and_event_spans_in_another_process()
+    {
+        var requests = new System.Diagnostics.ActivitySource("Celeriac.IntegrationTests.Requests");
+        var stopped = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "Celeriac" or "Celeriac.IntegrationTests.Requests",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var store = CreateStore();
+        await using var producer = Producer(store);
+        using var worker = new WorkerProcess(store, Path.Combine(Dir, "traced.log"), concurrency: 2, prefetch: 0, new Dictionary<string, string> { ["CELERIAC_TEST_TRACE"] = "1" });
+        await worker.WaitReadyAsync(TimeSpan.FromSeconds(60));
+
+        TaskHandle handle;
+        PublishReceipt receipt;
+        System.Diagnostics.ActivityTraceId trace;
+        using (var request = requests.StartActivity("POST /orders", System.Diagnostics.ActivityKind.Server))
+        {
+            Assert.NotNull(request);
+            trace = request.TraceId;
+            handle = await producer.GetRequiredService<ITaskClient>().SendAsync("proc.trace");
+            // The worker saves its durable subscription as it starts: publish until it is there.
+            var bus = producer.GetRequiredService<IEventBus>();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!(receipt = await bus.PublishAsync("proc.traced.order")).Subscriptions.Contains("proc-traced"))
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException("The worker did not save its durable subscription.");
+                await Task.Delay(100);
+            }
+        }
+        string SpanOf(string name, string id) => stopped.Single(a => a.OperationName == name
+            && ((string?)a.GetTagItem("celeriac.task.id") ?? (string?)a.GetTagItem("celeriac.event.id")) == id).SpanId.ToString();
+
+        var result = await handle.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(TaskStates.Success, result?.State);
+        // The worker's celeriac.task span: the request's trace, and the send span (in this process) as its parent.
+        Assert.Equal($"\"{trace} {SpanOf("celeriac.send proc.trace", handle.Id)}\"", result!.Result);
+
+        await WaitUntilAsync(() => worker.Runs().Any(l => l.StartsWith(receipt.Id, StringComparison.Ordinal)), TimeSpan.FromSeconds(60), "the event handler to run");
+        Assert.Equal($"{receipt.Id} {trace} {SpanOf("celeriac.publish proc.traced.order", receipt.Id)}", worker.Runs().Single(l => l.StartsWith(receipt.Id, StringComparison.Ordinal)));
+        await worker.TerminateAsync(TimeSpan.FromSeconds(30));
+    }
+
     protected static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;

@@ -56,4 +56,20 @@ if (Environment.GetEnvironmentVariable("CELERIAC_TEST_EPHEMERAL") is not null)
 // Channels: proc.group_send sends {type: "proc.item", n} to a group through the channel layer (Redis: to every web process).
 host.MapTask("proc.group_send", async (string group, int n, IChannelLayer channels) => (await channels.GroupSendAsync(group, new { type = "proc.item", n })).Offset);
 
+// Traces: with CELERIAC_TEST_TRACE set, this process records Celeriac's spans (an ActivityListener, as OpenTelemetry
+// would); proc.trace returns "traceId parentSpanId" of its celeriac.task span, and the durable subscription
+// proc-traced on proc.traced.> logs "eventId traceId parentSpanId" of its handler's span.
+using var tracing = Environment.GetEnvironmentVariable("CELERIAC_TEST_TRACE") is null ? null : new System.Diagnostics.ActivityListener
+{
+    ShouldListenTo = s => s.Name == "Celeriac",
+    Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+};
+if (tracing is not null)
+{
+    System.Diagnostics.ActivitySource.AddActivityListener(tracing);
+    static string Span() => System.Diagnostics.Activity.Current is { } a ? $"{a.TraceId} {a.ParentSpanId}" : "none";
+    host.MapTask("proc.trace", () => Span());
+    host.MapSubscription("proc.traced.>", (EventContext ctx) => { lock (gate) log.WriteLine($"{ctx.Id} {Span()}"); }, "proc-traced");
+}
+
 return await host.RunCeleriacAsync(args);
