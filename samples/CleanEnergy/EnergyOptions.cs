@@ -39,6 +39,16 @@ internal sealed class EnergyOptions
     /// <summary>Beat schedules: fast demo defaults so the dashboard moves within seconds.</summary>
     public ScheduleSettings Schedules { get; set; } = new();
 
+    /// <summary>
+    /// User names (comma-separated) that have the <c>ops</c> role: they may open Celeriac's operations dashboard at
+    /// <c>/celeriac</c>. Default <c>alice</c> (bob has no access).
+    /// </summary>
+    public string Operators { get; set; } = "alice";
+
+    /// <summary>Whether <paramref name="userName"/> is one of <see cref="Operators"/>.</summary>
+    public bool IsOperator(string userName) =>
+        Operators.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Contains(userName, StringComparer.OrdinalIgnoreCase);
+
     /// <summary>How many login attempts the web process takes (<see cref="Web.LoginThrottle"/>).</summary>
     public LoginSettings Login { get; set; } = new();
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 
 namespace CleanEnergy.Web;
 
@@ -56,9 +57,11 @@ internal static class Accounts
             await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
             return;
         }
-        if (EnergyClaims.UserName(principal!) != user.UserName || EnergyClaims.DisplayName(principal!) != user.DisplayName)
+        var isOperator = context.HttpContext.RequestServices.GetRequiredService<IOptions<EnergyOptions>>().Value.IsOperator(user.UserName);
+        if (EnergyClaims.UserName(principal!) != user.UserName || EnergyClaims.DisplayName(principal!) != user.DisplayName
+            || principal!.IsInRole(EnergyClaims.OpsRole) != isOperator)
         {
-            context.ReplacePrincipal(EnergyClaims.Principal(user));
+            context.ReplacePrincipal(EnergyClaims.Principal(user, isOperator));
             context.ShouldRenew = true;
         }
     }
@@ -72,13 +75,13 @@ internal static class Accounts
 
         // The form carries the antiforgery token (checked before this runs); LoginThrottle counts the attempts.
         app.MapPost(LoginPath, async ([FromForm] string? userName, [FromForm] string? password, [FromForm] string? returnUrl,
-            HttpContext http, IAntiforgery antiforgery, UserService users, CancellationToken ct) =>
+            HttpContext http, IAntiforgery antiforgery, UserService users, IOptions<EnergyOptions> options, CancellationToken ct) =>
         {
             var name = userName?.Trim() ?? "";
             var user = name.Length == 0 || string.IsNullOrEmpty(password) ? null : await users.VerifyPasswordAsync(name, password, ct);
             if (user is null)
                 return Pages.Login(http, antiforgery, SafeReturnUrl(returnUrl), name, "Wrong user name or password.", StatusCodes.Status401Unauthorized);
-            await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, EnergyClaims.Principal(user),
+            await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, EnergyClaims.Principal(user, options.Value.IsOperator(user.UserName)),
                 new AuthenticationProperties { IsPersistent = true });
             await users.RecordLoginAsync(user.Id, ct);
             return Results.LocalRedirect(SafeReturnUrl(returnUrl));

@@ -31,7 +31,7 @@ internal static class EnergyWeb
         var services = builder.Services;
         services.AddCeleriacChannels();
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(Accounts.ConfigureCookie);
-        services.AddAuthorization();
+        services.AddAuthorization(o => o.AddPolicy(EnergyClaims.OpsRole, p => p.RequireRole(EnergyClaims.OpsRole)));
         services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "cleanenergy.antiforgery";
