@@ -182,7 +182,7 @@ public sealed class OperationsTests
     }
 
     [Fact]
-    public void AddCeleriac_registers_the_three_checks_tagged_ready()
+    public void AddCeleriac_registers_the_four_checks_tagged_ready()
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -190,7 +190,7 @@ public sealed class OperationsTests
         services.AddHealthChecks().AddCeleriac();
         using var provider = services.BuildServiceProvider();
         var registrations = provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<HealthCheckServiceOptions>>().Value.Registrations;
-        Assert.Equal(["celeriac.store", "celeriac.worker", "celeriac.queues"], registrations.Select(r => r.Name));
+        Assert.Equal(["celeriac.store", "celeriac.worker", "celeriac.queues", "celeriac.beat"], registrations.Select(r => r.Name));
         Assert.All(registrations, r => Assert.Contains(CeleriacHealthCheckExtensions.ReadyTag, r.Tags));
         Assert.Equal(HealthStatus.Degraded, registrations.Single(r => r.Name == "celeriac.queues").FailureStatus);
     }

@@ -1,4 +1,5 @@
 using Celeriac.Transport;
+using Celeriac.Scheduling;
 using Celeriac.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -13,13 +14,15 @@ public static class CeleriacHealthCheckExtensions
     public const string ReadyTag = "ready";
 
     /// <summary>
-    /// Adds three checks, all tagged <see cref="ReadyTag"/>:
+    /// Adds four checks, all tagged <see cref="ReadyTag"/>:
     /// <list type="bullet">
     /// <item><c>celeriac.store</c>: one queue-stats read of the store answers within <paramref name="storeTimeout"/> (default 5 s); unhealthy otherwise.</item>
     /// <item><c>celeriac.worker</c>: in a process that runs a worker, its fetch loop is not stuck (the watchdog,
     /// <see cref="WorkerOptions.WatchdogTimeout"/>) and its receives are not failing (five in a row); degraded while a
     /// queue is set aside because its storage is damaged.</item>
     /// <item><c>celeriac.queues</c>: degraded while a queue watched with <c>AlertWhenStalled</c> is stalled.</item>
+    /// <item><c>celeriac.beat</c>: degraded when there are active schedules but no live process is the beat leader
+    /// (no heartbeat says so), or a schedule's tick is overdue by more than twice the leader lease (the leader does not fire).</item>
     /// </list>
     /// </summary>
     public static IHealthChecksBuilder AddCeleriac(this IHealthChecksBuilder builder, TimeSpan? storeTimeout = null)
@@ -29,6 +32,7 @@ public static class CeleriacHealthCheckExtensions
         builder.Add(new HealthCheckRegistration("celeriac.store", sp => ActivatorUtilities.CreateInstance<StoreHealthCheck>(sp, timeout), HealthStatus.Unhealthy, [ReadyTag]));
         builder.Add(new HealthCheckRegistration("celeriac.worker", sp => ActivatorUtilities.CreateInstance<WorkerHealthCheck>(sp), HealthStatus.Unhealthy, [ReadyTag]));
         builder.Add(new HealthCheckRegistration("celeriac.queues", sp => ActivatorUtilities.CreateInstance<QueuesHealthCheck>(sp), HealthStatus.Degraded, [ReadyTag]));
+        builder.Add(new HealthCheckRegistration("celeriac.beat", sp => ActivatorUtilities.CreateInstance<BeatHealthCheck>(sp), HealthStatus.Degraded, [ReadyTag]));
         return builder;
     }
 }
@@ -92,5 +96,43 @@ internal sealed class QueuesHealthCheck(ITaskTransport transport, IOptions<Stall
         return stalled.Length == 0
             ? HealthCheckResult.Healthy($"{watched.Count} watched queue(s) move.")
             : new HealthCheckResult(context.Registration.FailureStatus, "Stalled: " + string.Join(", ", stalled), data: new Dictionary<string, object> { ["stalled"] = stalled });
+    }
+}
+
+/// <summary>A beat leader fires the schedules, when there are any to fire.</summary>
+internal sealed class BeatHealthCheck(IScheduleManager schedules, IOperationsStore operations, BeatScheduler scheduler, IOptions<BeatOptions> beat, TimeProvider time) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var active = (await schedules.ListAsync(cancellationToken).ConfigureAwait(false)).Where(s => !s.Paused).ToArray();
+        if (active.Length == 0) return HealthCheckResult.Healthy("No active schedule: no beat leader is needed.");
+
+        // This process's own scheduler knows at once; other leaders say so in their heartbeats.
+        var leaders = scheduler.IsLeader ? new List<string> { "this process" } : [];
+        foreach (var record in await operations.GetProcessesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                if (System.Text.Json.JsonSerializer.Deserialize(record, OperationsJsonContext.Default.ProcessInfo) is { BeatLeader: true } p && !leaders.Contains(p.Id)) leaders.Add(p.Id);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                // A damaged heartbeat says nothing.
+            }
+        }
+        var data = new Dictionary<string, object> { ["schedules"] = active.Length, ["leaders"] = leaders.ToArray() };
+        if (leaders.Count == 0)
+            return new HealthCheckResult(context.Registration.FailureStatus, $"{active.Length} active schedule(s) but no live process is the beat leader: run `beat` (or `all`) somewhere.", data: data);
+
+        var grace = beat.Value.LeaderLease * 2;
+        var now = time.GetUtcNow();
+        // The tick after the last one fired should have been fired by now (NextTick itself is never in the past).
+        var overdue = active.Where(s => s.LastTick is { } last && s.Definition.GetNextTick(last) is { } due && now - due > grace).Select(s => s.Name).Order(StringComparer.Ordinal).ToArray();
+        if (overdue.Length > 0)
+        {
+            data["overdue"] = overdue;
+            return new HealthCheckResult(context.Registration.FailureStatus, $"The beat leader {leaders[0]} is not firing: overdue by more than {grace}: {string.Join(", ", overdue)}.", data: data);
+        }
+        return HealthCheckResult.Healthy($"Beat leader {leaders[0]} fires {active.Length} schedule(s).", data);
     }
 }

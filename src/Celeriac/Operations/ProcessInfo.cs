@@ -16,6 +16,7 @@ namespace Celeriac.Operations;
 /// <param name="Retried">Runs that failed and were scheduled for another try.</param>
 /// <param name="Groups">WebSocket groups it holds members of, with how many (web processes).</param>
 /// <param name="Status">What it is doing: <c>running</c>, <c>stopping</c>, or a problem (<c>fetch stuck</c>).</param>
+/// <param name="BeatLeader">Whether its scheduler holds the beat leader key (fires the schedules) now.</param>
 public sealed record ProcessInfo(
     string Id,
     string Host,
@@ -31,7 +32,8 @@ public sealed record ProcessInfo(
     long Failed,
     long Retried,
     IReadOnlyDictionary<string, int> Groups,
-    string Status);
+    string Status,
+    bool BeatLeader = false);
 
 /// <summary>A task running in a process.</summary>
 public sealed record RunningTask(string Id, string Task, DateTimeOffset StartedAt);
