@@ -61,6 +61,7 @@ public static class CeleriacServiceCollectionExtensions
         services.TryAddSingleton<TaskJournal>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskJournal>(sp => sp.GetRequiredService<TaskJournal>()));
         services.TryAddSingleton<ITaskHistory, TaskHistory>();
+        services.TryAddSingleton<IDeadLetters, DeadLetters>();
 
         services.AddOptions<ChannelLayerOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Channels", o))
             .Validate(o => o.HistoryLength >= 0 && o.HistoryWindow >= TimeSpan.Zero && o.MaxMessageBytes > 0, "Channel layer options: HistoryLength >= 0, HistoryWindow >= 0, MaxMessageBytes > 0.").ValidateOnStart();
