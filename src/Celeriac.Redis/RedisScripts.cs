@@ -467,6 +467,81 @@ internal static class RedisScripts
         return 1
         """);
 
+    /// <summary>
+    /// Lua <c>deadOf(id, all)</c>, after <see cref="Common"/>: the entries of the dead-letter list for task <c>id</c>,
+    /// newest first (only the newest unless <c>all</c>), each as <c>{raw, q}</c> (<c>q</c> nil when the entry names no
+    /// usable queue); entries that are not JSON objects are skipped. The list is read in chunks. <c>unbury(found)</c>
+    /// removes them and lowers their queues' counts.
+    /// </summary>
+    private const string DeadLookup = """
+        local function deadOf(id, all)
+          local key, found = T .. 'dead', {}
+          local n = redis.call('LLEN', key)
+          for start = 0, n - 1, 1000 do
+            for _, raw in ipairs(redis.call('LRANGE', key, start, start + 999)) do
+              if string.find(raw, id, 1, true) then
+                local ok, e = pcall(cjson.decode, raw)
+                if ok and type(e) == 'table' and e['id'] == id then
+                  local q = e['queue']
+                  if type(q) ~= 'string' or q == '' then q = nil end
+                  found[#found + 1] = { raw = raw, q = q }
+                  if not all then return found end
+                end
+              end
+            end
+          end
+          return found
+        end
+        local function unbury(found)
+          for _, f in ipairs(found) do
+            local removed = redis.call('LREM', T .. 'dead', 1, f.raw)
+            if removed > 0 and f.q then
+              local left = redis.call('HINCRBY', T .. 'deadcount', f.q, -1)
+              if left <= 0 then redis.call('HDEL', T .. 'deadcount', f.q) end
+            end
+          end
+        end
+
+        """;
+
+    /// <summary>ARGV: T, id. The newest dead-letter entry of the task as stored (JSON), or nil; nil too when the dead-letter keys are of another type.</summary>
+    public static readonly RedisScript GetDeadLetter = new(Common + DeadLookup + """
+        if deadFault() then return false end
+        local found = deadOf(ARGV[2], false)
+        if #found == 0 then return false end
+        return found[1].raw
+        """);
+
+    /// <summary>
+    /// ARGV: T, channel prefix, id, body, now. Removes the task's dead letters and enqueues the body as a fresh ready
+    /// message of that id (priority 0) on the newest one's queue, replacing a stored message of that id; returns {queue}, or
+    /// 0 when there is no dead letter of that id. Checks first and fails before any write when the dead-letter keys,
+    /// the target queue or the sequence are unusable, or the newest entry names no queue.
+    /// </summary>
+    public static readonly RedisScript RequeueDeadLetter = new(EnqueueCore + DeadLookup + """
+        local id, body, now = ARGV[3], ARGV[4], tonumber(ARGV[5])
+        local fault = deadFault() or badkey(T .. 'queues', 'set') or badkey(KEYS[1], 'string')
+        if fault then return redis.error_reply('CELERIAC-STORE ' .. fault) end
+        local found = deadOf(id, true)
+        if #found == 0 then return 0 end
+        local q = found[1].q
+        if not q then return redis.error_reply('CELERIAC-STORE the dead letter of ' .. id .. ' names no queue') end
+        local why = refusal(q, id)
+        if why then return redis.error_reply('CELERIAC-QUEUE ' .. cjson.encode({ q, why })) end
+        unbury(found)
+        put(id, q, 0, body, redis.call('INCRBY', KEYS[1], 1), '', now)
+        finish()
+        return { q }
+        """);
+
+    /// <summary>ARGV: T, id. Deletes the task's dead letters; returns how many (0 too when the dead-letter keys are of another type).</summary>
+    public static readonly RedisScript DeleteDeadLetter = new(Common + DeadLookup + """
+        if deadFault() then return 0 end
+        local found = deadOf(ARGV[2], true)
+        unbury(found)
+        return #found
+        """);
+
     /// <summary>ARGV: T, id. Deletes the message when it is not leased and returns its body (nil otherwise, and for a record that is not a hash).</summary>
     public static readonly RedisScript Remove = new(Common + """
         local id = ARGV[2]

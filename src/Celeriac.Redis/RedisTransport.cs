@@ -429,9 +429,53 @@ internal sealed partial class RedisTransport : ITaskTransport
                 continue;
             }
             if (stored is null) continue;
-            list.Add(new DeadLetter(stored.Id, stored.Queue, stored.Body, stored.DeliveryCount, stored.Info, DateTimeOffset.FromUnixTimeMilliseconds(stored.FailedAt)));
+            list.Add(ToDeadLetter(stored));
         }
         return list;
+    }
+
+    /// <summary>A stored entry as a dead letter; fields another writer left out read as empty rather than null.</summary>
+    private static DeadLetter ToDeadLetter(StoredDeadLetter stored) =>
+        new(stored.Id ?? "", stored.Queue ?? "", stored.Body ?? "", stored.DeliveryCount,
+            stored.Info ?? DeadLetterInfo.CorruptRecord("the dead-letter entry has no info"),
+            DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(stored.FailedAt, 0, 253402300799999)));
+
+    public async ValueTask<DeadLetter?> GetDeadLetterAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await RedisScripts.GetDeadLetter.EvaluateAsync(db, _routing, [_keys.Transport, id]).ConfigureAwait(false);
+        if (result.IsNull) return null;
+        try
+        {
+            return JsonSerializer.Deserialize((string)result!, RedisJsonContext.Default.StoredDeadLetter) is { } stored ? ToDeadLetter(stored) : null;
+        }
+        catch (JsonException e)
+        {
+            LogUnreadableDeadLetter(e.Message);
+            return null;
+        }
+    }
+
+    public async ValueTask<bool> RequeueDeadLetterAsync(string id, string newBody, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentNullException.ThrowIfNull(newBody);
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await Translated(RedisScripts.RequeueDeadLetter.EvaluateAsync(db, _routing,
+            [_keys.Transport, _keys.QueueChannelPrefix, id, newBody, _connection.NowMs])).ConfigureAwait(false);
+        if (result.Resp2Type != ResultType.Array) return false;
+        // Receivers of this process wake at once; other processes hear the script's PUBLISH.
+        if ((string?)((RedisResult[])result!)[0] is { } queue) _connection.PulseQueue(queue);
+        return true;
+    }
+
+    public async ValueTask<bool> DeleteDeadLetterAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        var db = await _connection.DatabaseAsync().ConfigureAwait(false);
+        var result = await RedisScripts.DeleteDeadLetter.EvaluateAsync(db, _routing, [_keys.Transport, id]).ConfigureAwait(false);
+        return (long)result > 0;
     }
 
     public async ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default)

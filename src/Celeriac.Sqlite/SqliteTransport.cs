@@ -62,6 +62,13 @@ internal sealed partial class SqliteTransport(SqliteEngine engine, ILogger logge
         FROM dead_letters ORDER BY seq DESC LIMIT @limit;
         """;
 
+    private const string DeadLetterById = """
+        SELECT id, queue, body, delivery_count, reason, error_type, error_message, stack_trace, failed_at
+        FROM dead_letters WHERE id = @id ORDER BY seq DESC LIMIT 1;
+        """;
+    private const string DeadLetterQueue = "SELECT queue FROM dead_letters WHERE id = @id ORDER BY seq DESC LIMIT 1;";
+    private const string DeleteDeadLetters = "DELETE FROM dead_letters WHERE id = @id;";
+
     private readonly record struct ReceiveRequest(IReadOnlyList<string> Queues, int Max, TimeSpan Lease);
 
     private readonly record struct ReceiveOutcome(List<LeasedMessage> Messages, long? NextVisibleMs, List<(string Id, string Queue, string Why)>? Damaged);
@@ -455,14 +462,55 @@ internal sealed partial class SqliteTransport(SqliteEngine engine, ILogger logge
             command.Set(0, limit);
             var list = new List<DeadLetter>();
             using var reader = command.ExecuteReader();
-            while (reader.Read())
-            {
-                list.Add(new DeadLetter(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.Count(3),
-                    new DeadLetterInfo(reader.GetString(4), reader.NullableString(5), reader.GetString(6), reader.NullableString(7)),
-                    reader.Time(8) ?? DateTimeOffset.UnixEpoch));
-            }
+            while (reader.Read()) list.Add(ReadDeadLetter(reader));
             return (IReadOnlyList<DeadLetter>)list;
         }, limit, cancellationToken));
+    }
+
+    private static DeadLetter ReadDeadLetter(SqliteDataReader reader) =>
+        new(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.Count(3),
+            new DeadLetterInfo(reader.GetString(4), reader.NullableString(5), reader.GetString(6), reader.NullableString(7)),
+            reader.Time(8) ?? DateTimeOffset.UnixEpoch);
+
+    public ValueTask<DeadLetter?> GetDeadLetterAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return ValueTask.FromResult(engine.Read(static (db, id) =>
+        {
+            var command = db.Get(DeadLetterById, "@id");
+            command.Set(0, id);
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? ReadDeadLetter(reader) : null;
+        }, id, cancellationToken));
+    }
+
+    public async ValueTask<bool> RequeueDeadLetterAsync(string id, string newBody, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentNullException.ThrowIfNull(newBody);
+        return await engine.WriteAsync(static (w, r) =>
+        {
+            var select = w.Db.Get(DeadLetterQueue, "@id");
+            select.Set(0, r.id);
+            if (select.ExecuteScalar() is not string queue) return false;
+            var delete = w.Db.Get(DeleteDeadLetters, "@id");
+            delete.Set(0, r.id);
+            delete.ExecuteNonQuery();
+            var now = w.NowMs;
+            InsertMessage(w, r.id, queue, 0, r.newBody, now, now);
+            return true;
+        }, (id, newBody), wakesReceivers: true, atomic: true, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<bool> DeleteDeadLetterAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return await engine.WriteAsync(static (w, i) =>
+        {
+            var command = w.Db.Get(DeleteDeadLetters, "@id");
+            command.Set(0, i);
+            return command.ExecuteNonQuery() > 0;
+        }, id, wakesReceivers: false, atomic: false, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<long> PurgeAsync(string queue, CancellationToken cancellationToken = default)

@@ -63,6 +63,7 @@ public static class CeleriacServiceCollectionExtensions
         services.TryAddSingleton<ITaskHistory, TaskHistory>();
         services.TryAddSingleton<StoreGauges>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StoreGauges>(sp => sp.GetRequiredService<StoreGauges>()));
+        services.TryAddSingleton<IDeadLetters, DeadLetters>();
 
         services.AddOptions<ChannelLayerOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Channels", o))
             .Validate(o => o.HistoryLength >= 0 && o.HistoryWindow >= TimeSpan.Zero && o.MaxMessageBytes > 0, "Channel layer options: HistoryLength >= 0, HistoryWindow >= 0, MaxMessageBytes > 0.").ValidateOnStart();

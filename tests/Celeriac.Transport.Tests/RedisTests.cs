@@ -117,6 +117,43 @@ public sealed class RedisTests(RedisServer redis)
     }
 
     [Fact]
+    public async Task Damaged_dead_letter_entries_do_not_stop_lookup_requeue_or_delete_by_id()
+    {
+        var prefix = redis.NewPrefix();
+        await using var h = Fixtures.Redis(redis, TimeProvider.System, prefix);
+        await h.Transport.EnqueueAsync([Message("a")]);
+        var a = Assert.Single(await h.Transport.ReceiveAsync(["q"], 1, Lease, TimeSpan.Zero));
+        Assert.True(await h.Transport.DeadLetterAsync(a, new DeadLetterInfo("failed", "X", "broken", null)));
+
+        await using var mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        var db = mux.GetDatabase();
+        var dead = new RedisKeys(prefix).Transport + "dead";
+        // Another writer's leftovers: not JSON, JSON that is not an object, an entry naming "a" with no queue.
+        await db.ListLeftPushAsync(dead, ["not json {a}", "[\"a\"]", "{\"id\":\"b\",\"body\":\"x\"}", "{\"id\":\"c\",\"body\":7}"]);
+
+        Assert.Equal("body-a", (await h.Transport.GetDeadLetterAsync("a"))!.Body);
+        var b = await h.Transport.GetDeadLetterAsync("b");
+        Assert.Equal(("b", "", "x"), (b!.Id, b.Queue, b.Body));
+        // Fields of the wrong type: not shown, but it can still be deleted.
+        Assert.Null(await h.Transport.GetDeadLetterAsync("c"));
+        Assert.True(await h.Transport.DeleteDeadLetterAsync("c"));
+        await Assert.ThrowsAsync<RedisServerException>(async () => await h.Transport.RequeueDeadLetterAsync("b", "x"));
+        Assert.True(await h.Transport.DeleteDeadLetterAsync("b"));
+
+        Assert.True(await h.Transport.RequeueDeadLetterAsync("a", "fixed"));
+        Assert.Equal("fixed", Assert.Single(await h.Transport.ReceiveAsync(["q"], 1, Lease, TimeSpan.Zero)).Body);
+        Assert.Equal(2, await db.ListLengthAsync(dead));
+
+        // A dead-letter list of another type: lookups find nothing, a requeue is refused, and nothing crashes.
+        await db.KeyDeleteAsync(dead);
+        await db.StringSetAsync(dead, "oops");
+        Assert.Null(await h.Transport.GetDeadLetterAsync("a"));
+        Assert.False(await h.Transport.DeleteDeadLetterAsync("a"));
+        var refused = await Assert.ThrowsAsync<RedisServerException>(async () => await h.Transport.RequeueDeadLetterAsync("a", "x"));
+        Assert.Contains("not a list", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Only_one_of_many_concurrent_lock_acquirers_wins()
     {
         var prefix = redis.NewPrefix();

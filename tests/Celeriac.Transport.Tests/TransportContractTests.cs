@@ -230,6 +230,98 @@ public abstract class TransportContractTests
         Assert.Equal(2, (await StatsOf(h, "q")).DeadLetters);
     }
 
+    /// <summary>Sends <paramref name="id"/> to <paramref name="queue"/>, receives it and dead-letters it with <paramref name="reason"/>.</summary>
+    protected static async Task BuryAsync(TransportHarness h, string id, string queue = "q", string reason = "max-retries")
+    {
+        await h.Transport.EnqueueAsync([Message(id, queue, priority: 5)]);
+        var taken = Assert.Single(await ReceiveNow(h, queue));
+        Assert.True(await h.Transport.DeadLetterAsync(taken, new DeadLetterInfo(reason, "TimeoutException", "timed out " + id, "at Poll()")));
+    }
+
+    [Fact]
+    public async Task Dead_letter_is_found_by_id()
+    {
+        var time = Fake();
+        await using var h = Open(time);
+        await BuryAsync(h, "a");
+        time.Advance(TimeSpan.FromSeconds(1));
+        await BuryAsync(h, "b", queue: "other", reason: "bad-arguments");
+
+        var a = await h.Transport.GetDeadLetterAsync("a");
+        Assert.NotNull(a);
+        Assert.Equal(("a", "q", "body-a", 1, "max-retries", "TimeoutException", "timed out a", "at Poll()", Start),
+            (a.Id, a.Queue, a.Body, a.DeliveryCount, a.Info.Reason, a.Info.ErrorType, a.Info.ErrorMessage, a.Info.StackTrace, a.FailedAt));
+        var b = await h.Transport.GetDeadLetterAsync("b");
+        Assert.Equal(("other", "bad-arguments", Start.AddSeconds(1)), (b!.Queue, b.Info.Reason, b.FailedAt));
+        Assert.Null(await h.Transport.GetDeadLetterAsync("nope"));
+        // A message id that is a prefix of another is not confused with it.
+        Assert.Null(await h.Transport.GetDeadLetterAsync("b-"));
+    }
+
+    [Fact]
+    public async Task Requeue_of_a_dead_letter_makes_it_a_fresh_ready_message_on_its_queue()
+    {
+        var time = Fake();
+        await using var h = Open(time);
+        await BuryAsync(h, "a", queue: "io");
+        await BuryAsync(h, "b", queue: "io");
+        Assert.Equal(2, (await StatsOf(h, "io")).DeadLetters);
+
+        Assert.True(await h.Transport.RequeueDeadLetterAsync("a", "fixed-a"));
+        Assert.Null(await h.Transport.GetDeadLetterAsync("a"));
+        Assert.Equal(["b"], (await h.Transport.GetDeadLettersAsync(10)).Select(d => d.Id));
+        var stats = await StatsOf(h, "io");
+        Assert.Equal((1L, 1L), (stats.Ready, stats.DeadLetters));
+
+        var again = Assert.Single(await ReceiveNow(h, "io"));
+        Assert.Equal(("a", "io", "fixed-a", 1), (again.Id, again.Queue, again.Body, again.DeliveryCount));
+        Assert.True(await h.Transport.AckAsync(again));
+
+        // Gone already: nothing to requeue, nothing changes.
+        Assert.False(await h.Transport.RequeueDeadLetterAsync("a", "twice"));
+        Assert.Empty(await ReceiveNow(h, "io"));
+        Assert.False(await h.Transport.RequeueDeadLetterAsync("nope", "x"));
+    }
+
+    [Fact]
+    public async Task Requeued_message_wakes_a_waiting_receiver()
+    {
+        await using var h = Open(TimeProvider.System);
+        await BuryAsync(h, "a");
+        var receive = h.Transport.ReceiveAsync(["q"], 10, Lease, TimeSpan.FromSeconds(30)).AsTask();
+        Assert.True(await h.Transport.RequeueDeadLetterAsync("a", "again"));
+        var got = Assert.Single(await receive.WaitAsync(Bound));
+        Assert.Equal(("a", "again"), (got.Id, got.Body));
+    }
+
+    [Fact]
+    public async Task Requeued_message_can_fail_again_and_be_requeued_again()
+    {
+        await using var h = Open(Fake());
+        await BuryAsync(h, "a");
+        Assert.True(await h.Transport.RequeueDeadLetterAsync("a", "second"));
+        var second = Assert.Single(await ReceiveNow(h));
+        Assert.True(await h.Transport.DeadLetterAsync(second, new DeadLetterInfo("failed", "X", "again", null)));
+        var letter = Assert.Single(await h.Transport.GetDeadLettersAsync(10));
+        Assert.Equal(("a", "second", "failed"), (letter.Id, letter.Body, letter.Info.Reason));
+        Assert.Equal(1, (await StatsOf(h, "q")).DeadLetters);
+    }
+
+    [Fact]
+    public async Task Delete_of_a_dead_letter_removes_it_and_its_count()
+    {
+        await using var h = Open(Fake());
+        await BuryAsync(h, "a");
+        await BuryAsync(h, "b");
+        Assert.True(await h.Transport.DeleteDeadLetterAsync("a"));
+        Assert.False(await h.Transport.DeleteDeadLetterAsync("a"));
+        Assert.False(await h.Transport.DeleteDeadLetterAsync("nope"));
+        Assert.Equal(["b"], (await h.Transport.GetDeadLettersAsync(10)).Select(d => d.Id));
+        Assert.Null(await h.Transport.GetDeadLetterAsync("a"));
+        Assert.Equal(1, (await StatsOf(h, "q")).DeadLetters);
+        Assert.Empty(await ReceiveNow(h));
+    }
+
     [Fact]
     public async Task Idempotency_key_drops_duplicates_until_the_window_ends()
     {

@@ -152,6 +152,33 @@ internal sealed class InMemoryTransport(TimeProvider time) : ITaskTransport
         lock (_gate) return ValueTask.FromResult<IReadOnlyList<DeadLetter>>([.. _dead.AsEnumerable().Reverse().Take(limit)]);
     }
 
+    public ValueTask<DeadLetter?> GetDeadLetterAsync(string id, CancellationToken cancellationToken = default)
+    {
+        lock (_gate) return ValueTask.FromResult(_dead.FindLast(d => d.Id == id));
+    }
+
+    public ValueTask<bool> RequeueDeadLetterAsync(string id, string newBody, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(newBody);
+        lock (_gate)
+        {
+            if (_dead.FindLast(d => d.Id == id) is not { } letter) return ValueTask.FromResult(false);
+            _dead.RemoveAll(d => d.Id == id);
+            var now = time.GetUtcNow();
+            var entry = new Entry { Id = id, Queue = letter.Queue, Priority = 0, Seq = ++_seq, Body = newBody, VisibleAt = now, EnqueuedAt = now };
+            if (_byId.Remove(id, out var old)) QueueOf(old.Queue).Remove(old);
+            _byId[id] = entry;
+            QueueOf(letter.Queue).Add(entry);
+            PulseLocked();
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    public ValueTask<bool> DeleteDeadLetterAsync(string id, CancellationToken cancellationToken = default)
+    {
+        lock (_gate) return ValueTask.FromResult(_dead.RemoveAll(d => d.Id == id) > 0);
+    }
+
     public ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default)
     {
         lock (_gate)

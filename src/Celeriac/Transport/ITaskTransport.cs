@@ -44,6 +44,20 @@ public interface ITaskTransport
     /// <summary>The newest dead letters, at most <paramref name="limit"/>.</summary>
     ValueTask<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>The newest dead letter of task <paramref name="id"/>, or <see langword="null"/> when there is none.</summary>
+    ValueTask<DeadLetter?> GetDeadLetterAsync(string id, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// In one step: removes the dead letters of task <paramref name="id"/> and enqueues a fresh message of the same id,
+    /// ready now, on the queue of the newest of them, with <paramref name="newBody"/> and priority 0 (the dead-letter
+    /// store does not keep priorities); a stored message of that id is replaced, as by an enqueue. Returns
+    /// <see langword="false"/> (and changes nothing) when there is no dead letter of that id.
+    /// </summary>
+    ValueTask<bool> RequeueDeadLetterAsync(string id, string newBody, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the dead letters of task <paramref name="id"/>. Returns <see langword="false"/> when there were none.</summary>
+    ValueTask<bool> DeleteDeadLetterAsync(string id, CancellationToken cancellationToken = default);
+
     /// <summary>Deletes the message <paramref name="id"/> when no worker holds it. Returns its body, or <see langword="null"/> when it is leased or unknown.</summary>
     ValueTask<string?> RemoveAsync(string id, CancellationToken cancellationToken = default);
 
