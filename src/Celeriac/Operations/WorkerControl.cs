@@ -60,7 +60,8 @@ internal sealed class WorkerControl(IChannelLayer channels, IOperationsStore sto
     public async ValueTask<IReadOnlyList<ControlReply>> PingAsync(string? processId = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         if (processId is not null) ArgumentException.ThrowIfNullOrWhiteSpace(processId);
-        var expected = processId is null ? (await GetProcessesAsync(cancellationToken).ConfigureAwait(false)).Count : 1;
+        // All: done when every live process answered (a heartbeat may be missing: then until the timeout).
+        var expected = processId is not null ? 1 : (await GetProcessesAsync(cancellationToken).ConfigureAwait(false)).Count is > 0 and var live ? live : int.MaxValue;
         return await SendAsync(new ControlCommand(ControlProtocol.Ping, TaskIds.New(), processId ?? ControlProtocol.All), timeout, expected, untilOk: false, cancellationToken).ConfigureAwait(false);
     }
 
@@ -105,8 +106,8 @@ internal sealed class WorkerControl(IChannelLayer channels, IOperationsStore sto
 
         var replies = new List<ControlReply>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(wait);
+        using var timer = new CancellationTokenSource(wait, time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         try
         {
             while (replies.Count < expected && await answers.Reader.WaitToReadAsync(deadline.Token).ConfigureAwait(false))
