@@ -50,17 +50,25 @@ public static class CeleriacServiceCollectionExtensions
         services.TryAddSingleton<IEventBus>(sp => sp.GetRequiredService<EventBus>());
         services.TryAddSingleton<EventHost>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, EventHost>(sp => sp.GetRequiredService<EventHost>()));
+        services.AddOptions<PresenceOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Presence", o))
+            .Validate(o => o.Interval > TimeSpan.Zero && o.JournalWindow > TimeSpan.Zero && o.JournalSize > 0, "Presence options: Interval, JournalWindow and JournalSize must be positive.").ValidateOnStart();
+        // Before the worker: hosted services stop in reverse order, so the journal, the heartbeat and remote control
+        // outlive the worker's drain (its last events are written, it shows as stopping, and says goodbye after).
+        services.TryAddSingleton<LocalProcess>();
+        services.TryAddSingleton<TaskJournal>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskJournal>(sp => sp.GetRequiredService<TaskJournal>()));
+        services.TryAddSingleton<ITaskHistory, TaskHistory>();
+        services.TryAddSingleton<ProcessPresence>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ProcessPresence>(sp => sp.GetRequiredService<ProcessPresence>()));
+        services.TryAddSingleton<ControlListener>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ControlListener>(sp => sp.GetRequiredService<ControlListener>()));
+        services.TryAddSingleton<IWorkerControl, WorkerControl>();
         services.TryAddSingleton<TaskWorker>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskWorkerHost>());
         SchedulingServices.Add(services);
         services.AddOptions<StallAlertOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Alerts", o))
             .Validate(o => o.CheckInterval > TimeSpan.Zero && o.StalledAfter.All(p => p.Value > TimeSpan.Zero), "Stall alerts: CheckInterval and every StalledAfter must be positive.").ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StallMonitor>());
-        services.AddOptions<PresenceOptions>().Configure<IServiceProvider>((o, sp) => Bind(sp, "Celeriac:Presence", o))
-            .Validate(o => o.Interval > TimeSpan.Zero && o.JournalWindow > TimeSpan.Zero && o.JournalSize > 0, "Presence options: Interval, JournalWindow and JournalSize must be positive.").ValidateOnStart();
-        services.TryAddSingleton<TaskJournal>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TaskJournal>(sp => sp.GetRequiredService<TaskJournal>()));
-        services.TryAddSingleton<ITaskHistory, TaskHistory>();
         services.TryAddSingleton<StoreGauges>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StoreGauges>(sp => sp.GetRequiredService<StoreGauges>()));
         services.TryAddSingleton<IDeadLetters, DeadLetters>();

@@ -33,6 +33,7 @@ public static class ChannelsServiceCollectionExtensions
             services.TryAddSingleton(TimeProvider.System);
             services.AddSingleton<ChannelsNode>();
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ChannelsNode>());
+            services.AddSingleton<Celeriac.Operations.IPresenceContributor>(sp => sp.GetRequiredService<ChannelsNode>());
             services.AddSingleton<IStartupFilter, WebSocketsStartupFilter>();
         }
         if (configure is not null) services.Configure(configure);

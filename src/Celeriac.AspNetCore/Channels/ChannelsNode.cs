@@ -16,7 +16,7 @@ namespace Celeriac.AspNetCore.Channels;
 /// <see cref="ChannelsOptions.MembershipReportInterval"/> and soon after a change; on stop it reports none, and
 /// the application's stopping token closes every connection with 1001.
 /// </remarks>
-internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplicationLifetime lifetime, TimeProvider time, IOptions<ChannelsOptions> options, ILogger<ChannelsNode> logger) : BackgroundService
+internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplicationLifetime lifetime, TimeProvider time, IOptions<ChannelsOptions> options, ILogger<ChannelsNode> logger) : BackgroundService, Celeriac.Operations.IPresenceContributor
 {
     private readonly TimeSpan _reportInterval = options.Value.MembershipReportInterval;
     private readonly TimeSpan _reportDebounce = TimeSpan.FromMilliseconds(Math.Min(1000, options.Value.MembershipReportInterval.TotalMilliseconds / 4));
@@ -41,6 +41,31 @@ internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplication
 
     /// <summary>Fires when the application stops: connections close with 1001.</summary>
     public CancellationToken Stopping => lifetime.ApplicationStopping;
+
+    private volatile bool _serving;
+
+    /// <summary><c>web</c> while this node runs (the host serves); for the process's heartbeat.</summary>
+    public string? Role => _serving ? "web" : null;
+
+    /// <summary>Each group with members in this process, and how many.</summary>
+    internal IReadOnlyDictionary<string, int> LocalGroupCounts()
+    {
+        lock (_gate)
+        {
+            var counts = new Dictionary<string, int>(_groups.Count, StringComparer.Ordinal);
+            foreach (var (name, group) in _groups)
+                if (group.Members.Count > 0) counts[name] = group.Members.Count;
+            return counts;
+        }
+    }
+
+    IReadOnlyDictionary<string, int> Celeriac.Operations.IPresenceContributor.LocalGroupCounts() => LocalGroupCounts();
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        _serving = true;
+        return base.StartAsync(cancellationToken);
+    }
 
     public string NewConnectionId() => $"{Id}:{Interlocked.Increment(ref _connections)}";
 
@@ -179,6 +204,7 @@ internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplication
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        _serving = false;
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         try
         {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Celeriac.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -27,9 +28,11 @@ internal sealed partial class CeleriacCommandLine
         _ = manager.Store;                                                           // a clear error when there is none
         WarnIfInMemory();
         var scheduler = Services.GetRequiredService<BeatScheduler>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, Services.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? default);
+        await using var operations = await StartOperationsAsync(stoppingToken).ConfigureAwait(false);
         LogBeatStarting(Services.GetRequiredService<ScheduleRegistry>().All.Count, options.LeaderLease);
-        using var onStop = stoppingToken.Register(LogBeatStopping);
-        await scheduler.RunAsync(stoppingToken).ConfigureAwait(false);
+        using var onStop = stop.Token.Register(LogBeatStopping);
+        await scheduler.RunAsync(stop.Token).ConfigureAwait(false);
         LogBeatStopped();
         return CeleriacExitCodes.Success;
     }

@@ -21,6 +21,7 @@ internal sealed partial class CeleriacCommandLine
         command.SetAction((parsed, _) => GuardAsync(ct => parsed.GetValue(task) is { } id
             ? InspectTaskAsync(id, ct)
             : InspectAsync(parsed.GetValue(deadLetters) ?? 10, ct)));
+        command.Subcommands.Add(BuildInspectWorkersCommand());
         return command;
     }
 

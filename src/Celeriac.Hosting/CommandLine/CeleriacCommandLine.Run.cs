@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Celeriac.Events;
+using Celeriac.Operations;
 using Celeriac.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -67,17 +68,39 @@ internal sealed partial class CeleriacCommandLine
         if (concurrency is { } c) settings.Concurrency = c;
         if (prefetch is { } p) settings.Prefetch = p;
         var worker = Services.GetRequiredService<TaskWorker>();
+        // Remote control's stop asks the host to stop: this command stops with it, as on SIGTERM.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, Services.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? default);
+        await using var operations = await StartOperationsAsync(stoppingToken).ConfigureAwait(false);
         // The event host saves this app's durable subscriptions and runs its ephemeral handlers, as in the whole host.
         var events = Services.GetRequiredService<EventHost>();
         await events.StartAsync(stoppingToken).ConfigureAwait(false);
 
         var queueList = string.Join(",", settings.Queues);
         LogWorkerStarting(queueList, settings.Concurrency, settings.Prefetch);
-        using var onStop = stoppingToken.Register(() => LogWorkerStopping(settings.ShutdownTimeout));
-        await worker.RunAsync(settings, stoppingToken).ConfigureAwait(false);
+        using var onStop = stop.Token.Register(() => LogWorkerStopping(settings.ShutdownTimeout));
+        await worker.RunAsync(settings, stop.Token).ConfigureAwait(false);
         await events.StopAsync(CancellationToken.None).ConfigureAwait(false);
         LogWorkerStopped(queueList);
         return CeleriacExitCodes.Success;
+    }
+
+    /// <summary>
+    /// For <c>worker</c> and <c>beat</c>, which do not start the host: the task journal, this process's heartbeat and
+    /// remote control, as the whole host runs them. Disposing stops them in reverse order (the heartbeat says goodbye).
+    /// </summary>
+    private async Task<IAsyncDisposable> StartOperationsAsync(CancellationToken cancellationToken)
+    {
+        IHostedService[] started = [Services.GetRequiredService<TaskJournal>(), Services.GetRequiredService<ProcessPresence>(), Services.GetRequiredService<ControlListener>()];
+        foreach (var service in started) await service.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new StopInReverse(started);
+    }
+
+    private sealed class StopInReverse(IHostedService[] services) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var service in services.Reverse()) await service.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Celeriac starting: {Mode}")]

@@ -113,6 +113,7 @@ internal sealed partial class CeleriacCommandLine
         root.Subcommands.Add(BuildBeatCommand());
         root.Subcommands.Add(BuildCallCommand());
         root.Subcommands.Add(BuildInspectCommand());
+        root.Subcommands.Add(BuildWorkersCommand());
         root.Subcommands.Add(BuildPurgeCommand());
         root.Subcommands.Add(BuildRevokeCommand());
         root.Subcommands.Add(BuildScheduleCommand());

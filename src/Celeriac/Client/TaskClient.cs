@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Celeriac.Messaging;
+using Celeriac.Operations;
 using Celeriac.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -15,6 +16,8 @@ internal sealed partial class TaskClient(
     TaskRegistry registry,
     IOptions<CeleriacOptions> options,
     TimeProvider time,
+    TaskJournal journal,
+    LocalProcess process,
     ILogger<TaskClient> logger) : ITaskClient
 {
     private readonly CeleriacOptions _options = options.Value;
@@ -31,6 +34,7 @@ internal sealed partial class TaskClient(
         ArgumentNullException.ThrowIfNull(signature);
         var message = Build(signature, chain: null, group: null, parentId: null, rootId: null);
         var ids = await transport.EnqueueAsync([message], cancellationToken).ConfigureAwait(false);
+        if (ids[0] == signature.Id) RecordSent(message, signature.Task);
         return new TaskHandle(ids[0], results, duplicate: ids[0] != signature.Id);
     }
 
@@ -40,6 +44,7 @@ internal sealed partial class TaskClient(
         if (steps.Count == 0) throw new ArgumentException("A chain needs at least one step.", nameof(steps));
         var message = Build(steps[0], chain: [.. steps.Skip(1)], group: null, parentId: null, rootId: null);
         await transport.EnqueueAsync([message], cancellationToken).ConfigureAwait(false);
+        RecordSent(message, steps[0].Task);
         return new TaskHandle(steps[^1].Id, results);
     }
 
@@ -49,7 +54,10 @@ internal sealed partial class TaskClient(
         var groupId = TaskIds.New();
         var messages = members.Select(m => Build(m, chain: null, group: groupId, parentId: null, rootId: null)).ToList();
         if (messages.Count > 0)
+        {
             await transport.EnqueueAsync(messages, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < messages.Count; i++) RecordSent(messages[i], members[i].Task);
+        }
         return new GroupHandle(groupId, [.. members.Select(m => new TaskHandle(m.Id, results))]);
     }
 
@@ -71,6 +79,7 @@ internal sealed partial class TaskClient(
         await results.SetAsync(new TaskResult(taskId, envelope?.Task ?? "?", TaskStates.Revoked, null, new TaskError("Revoked", "The task was revoked before it ran.", null), envelope?.Retries ?? 0, now),
             now + _options.ResultExpiry, cancellationToken).ConfigureAwait(false);
         if (envelope is not null) await AbortChainAsync(envelope, "it was revoked", cancellationToken).ConfigureAwait(false);
+        journal.Record(new TaskEvent(taskId, envelope?.Task ?? "?", TaskEventKinds.Revoked, TaskStates.Revoked, now, Process: process.Id, Retries: envelope?.Retries ?? 0, Detail: "removed from its queue before it ran"));
         return true;
     }
 
@@ -95,8 +104,14 @@ internal sealed partial class TaskClient(
     {
         var args = previousResult is { } value ? TaskArguments.Prepend(value, next.Args) : next.Args;
         var message = Build(next, rest, group: null, parentId, rootId, args);
+        RecordSent(message, next.Task);
         return transport.EnqueueAsync([message], cancellationToken);
     }
+
+    /// <summary>Journals a send: only queues the event (<see cref="TaskJournal.Record"/>).</summary>
+    private void RecordSent(OutgoingMessage message, string task) =>
+        journal.Record(new TaskEvent(message.Id, task, TaskEventKinds.Sent, TaskStates.Pending, time.GetUtcNow(), message.Queue, process.Id,
+            Detail: message.VisibleAt is { } eta ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"eta {eta:O}") : null));
 
     internal OutgoingMessage Build(TaskSignature signature, IReadOnlyList<TaskSignature>? chain, string? group, string? parentId, string? rootId, JsonElement? args = null)
     {

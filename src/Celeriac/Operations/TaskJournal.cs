@@ -116,4 +116,7 @@ internal sealed class TaskHistory(IOperationsStore store) : ITaskHistory
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(TaskEvent))]
 [JsonSerializable(typeof(ProcessInfo))]
+[JsonSerializable(typeof(ProcessInfo[]))]
+[JsonSerializable(typeof(ControlCommand))]
+[JsonSerializable(typeof(ControlAnswer))]
 internal sealed partial class OperationsJsonContext : JsonSerializerContext;

@@ -29,6 +29,7 @@ internal sealed partial class BeatScheduler(
     IOptions<BeatOptions> options,
     IOptions<CeleriacOptions> celeriac,
     TimeProvider time,
+    Celeriac.Operations.LocalProcess process,
     ILogger<BeatScheduler> logger)
 {
     /// <summary>The lock key the replicas compete for.</summary>
@@ -47,6 +48,7 @@ internal sealed partial class BeatScheduler(
     /// <summary>Runs until <paramref name="stoppingToken"/> fires, as described above.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
+        using var role = process.Enter("beat");
         var store = manager.Store;
         var lease = _options.LeaderLease;
         try

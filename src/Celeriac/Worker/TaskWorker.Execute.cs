@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Celeriac.Events;
 using Celeriac.Messaging;
+using Celeriac.Operations;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -54,9 +56,34 @@ internal sealed partial class TaskWorker
             await AbortChainAsync(envelope, "it expired").ConfigureAwait(false);
             await transport.AckAsync(message, CancellationToken.None).ConfigureAwait(false);
             CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Expired);
+            Interlocked.Increment(ref _processed);
+            journal.Record(Event(message, envelope, TaskEventKinds.Expired, TaskStates.Expired, detail: string.Create(CultureInfo.InvariantCulture, $"expired at {expires:O}")));
             return;
         }
 
+        // Known to remote control from here on: listed in the heartbeat, and a revoke reaches it.
+        var entry = new RunningEntry(envelope.Id, envelope.Task, now);
+        _running[envelope.Id] = entry;
+        try
+        {
+            if (_revokedHeld.TryRemove(envelope.Id, out _)) entry.Revoke();
+            if (entry.Revoked)
+            {
+                await RevokedAsync(message, envelope, TimeSpan.Zero).ConfigureAwait(false);
+                return;
+            }
+            await RunTaskAsync(message, envelope, definition, settings, entry, abort).ConfigureAwait(false);
+        }
+        finally
+        {
+            _running.TryRemove(KeyValuePair.Create(envelope.Id, entry));
+        }
+    }
+
+    /// <summary>Runs a task that may run and settles it by its outcome.</summary>
+    private async Task RunTaskAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, WorkerOptions settings, RunningEntry entry, CancellationToken abort)
+    {
+        journal.Record(Event(message, envelope, TaskEventKinds.Started, TaskStates.Started));
         if (settings.TrackStarted)
             await StoreAsync(envelope, TaskStates.Started, null, null).ConfigureAwait(false);
 
@@ -66,8 +93,9 @@ internal sealed partial class TaskWorker
         activity?.SetTag("celeriac.task.id", envelope.Id);
         activity?.SetTag("celeriac.task.retries", envelope.Retries);
         var started = time.GetTimestamp();
-        var outcome = await InvokeAsync(message, envelope, definition, abort).ConfigureAwait(false);
-        CeleriacDiagnostics.Duration.Record(time.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("task", envelope.Task));
+        var outcome = await InvokeAsync(message, envelope, definition, entry, abort).ConfigureAwait(false);
+        var runTime = time.GetElapsedTime(started);
+        CeleriacDiagnostics.Duration.Record(runTime.TotalMilliseconds, new KeyValuePair<string, object?>("task", envelope.Task));
 
         if (outcome.Exception is LockBusyException busy)
         {
@@ -77,7 +105,13 @@ internal sealed partial class TaskWorker
         }
         else if (outcome.Exception is null)
         {
-            await SucceedAsync(message, envelope, definition, outcome.HasValue, outcome.Value).ConfigureAwait(false);
+            await SucceedAsync(message, envelope, definition, outcome.HasValue, outcome.Value, runTime).ConfigureAwait(false);
+        }
+        else if (entry.Revoked)
+        {
+            // Revoked while it ran: whatever it ended with (cancelled, or abandoned at the hard limit), it is REVOKED.
+            activity?.SetStatus(ActivityStatusCode.Error, "revoked");
+            await RevokedAsync(message, envelope, runTime).ConfigureAwait(false);
         }
         else if (outcome.Exception is OperationCanceledException && abort.IsCancellationRequested)
         {
@@ -87,16 +121,43 @@ internal sealed partial class TaskWorker
         else
         {
             activity?.SetStatus(ActivityStatusCode.Error, outcome.Exception.Message);
-            await FailAsync(message, envelope, definition, outcome.Exception).ConfigureAwait(false);
+            await FailAsync(message, envelope, definition, outcome.Exception, runTime).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Records REVOKED (later chain steps become FAILURE) and acks: a revoked task is not run again.</summary>
+    private async Task RevokedAsync(LeasedMessage message, TaskMessage envelope, TimeSpan runTime)
+    {
+        LogRevoked(envelope.Task, envelope.Id);
+        await StoreAsync(envelope, TaskStates.Revoked, null, new TaskError("Revoked", runTime > TimeSpan.Zero ? "The task was revoked while it ran." : "The task was revoked before it ran.", null)).ConfigureAwait(false);
+        await AbortChainAsync(envelope, "it was revoked").ConfigureAwait(false);
+        await transport.AckAsync(message, CancellationToken.None).ConfigureAwait(false);
+        CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Revoked);
+        Interlocked.Increment(ref _processed);
+        journal.Record(Event(message, envelope, TaskEventKinds.Revoked, TaskStates.Revoked, detail: RunDetail(runTime)));
+    }
+
+    private static string RunDetail(TimeSpan runTime) => string.Create(CultureInfo.InvariantCulture, $"run {runTime.TotalMilliseconds:0.#} ms");
 
     private readonly record struct Outcome(bool HasValue, object? Value, Exception? Exception);
 
     /// <summary>Binds and runs the delegate in its own scope, under the soft and hard time limits.</summary>
-    private async Task<Outcome> InvokeAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, CancellationToken abort)
+    private async Task<Outcome> InvokeAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, RunningEntry entry, CancellationToken abort)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        entry.Attach(cancel);
+        try
+        {
+            return await InvokeAsync(message, envelope, definition, cancel, abort).ConfigureAwait(false);
+        }
+        finally
+        {
+            entry.Detach();
+        }
+    }
+
+    private async Task<Outcome> InvokeAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, CancellationTokenSource cancel, CancellationToken abort)
+    {
         using var soft = definition.SoftTimeLimit is { } s ? new CancellationTokenSource(s, time) : null;
         using var softLink = soft?.Token.Register(() => cancel.Cancel());
         var context = new TaskContext(envelope.Id, envelope.Task, envelope.Retries, message.DeliveryCount, envelope.Eta,
@@ -161,7 +222,7 @@ internal sealed partial class TaskWorker
         }
     }
 
-    private async Task SucceedAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, bool hasValue, object? value)
+    private async Task SucceedAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, bool hasValue, object? value, TimeSpan runTime)
     {
         JsonElement? result = null;
         if (hasValue)
@@ -172,7 +233,7 @@ internal sealed partial class TaskWorker
             }
             catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
             {
-                await FailAsync(message, envelope, definition, new JsonException($"The return value of task '{envelope.Task}' could not be serialized: {e.Message}", e)).ConfigureAwait(false);
+                await FailAsync(message, envelope, definition, new JsonException($"The return value of task '{envelope.Task}' could not be serialized: {e.Message}", e), runTime).ConfigureAwait(false);
                 return;
             }
         }
@@ -188,10 +249,12 @@ internal sealed partial class TaskWorker
         await sent.ConfigureAwait(false);
         await transport.AckAsync(message, CancellationToken.None).ConfigureAwait(false);
         CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Success);
+        Interlocked.Increment(ref _processed);
+        journal.Record(Event(message, envelope, TaskEventKinds.Succeeded, TaskStates.Success, detail: RunDetail(runTime)));
     }
 
     /// <summary>Retries when the policy (or the task) asks for it and retries are left; otherwise FAILURE and dead-letter.</summary>
-    private async Task FailAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, Exception exception)
+    private async Task FailAsync(LeasedMessage message, TaskMessage envelope, TaskDefinition definition, Exception exception, TimeSpan runTime)
     {
         var policy = definition.Retry;
         var wantsRetry = exception is RetryException || (exception is not TaskBindingException && policy.Handles(exception));
@@ -207,6 +270,9 @@ internal sealed partial class TaskWorker
             await StoreAsync(next, TaskStates.Retry, null, error).ConfigureAwait(false);
             await transport.ReleaseAsync(message, eta, JsonSerializer.Serialize(next, EnvelopeJsonContext.Default.TaskMessage), CancellationToken.None).ConfigureAwait(false);
             CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Retry);
+            Interlocked.Increment(ref _retried);
+            journal.Record(Event(message, envelope, TaskEventKinds.Retried, TaskStates.Retry, $"{error.Type}: {error.Message}",
+                string.Create(CultureInfo.InvariantCulture, $"retry {envelope.Retries + 1} of {policy.MaxRetries} at {eta:O}; run {runTime.TotalMilliseconds:0.#} ms")));
             return;
         }
 
@@ -216,6 +282,10 @@ internal sealed partial class TaskWorker
         await AbortChainAsync(envelope, $"it failed with {error.Type}: {error.Message}").ConfigureAwait(false);
         await transport.DeadLetterAsync(message, new DeadLetterInfo(reason, error.Type, error.Message, error.StackTrace), CancellationToken.None).ConfigureAwait(false);
         CeleriacDiagnostics.Completed(envelope.Task, TaskStates.Failure);
+        Interlocked.Increment(ref _processed);
+        Interlocked.Increment(ref _failed);
+        journal.Record(Event(message, envelope, TaskEventKinds.Failed, TaskStates.Failure, $"{error.Type}: {error.Message}",
+            string.Create(CultureInfo.InvariantCulture, $"{reason}; run {runTime.TotalMilliseconds:0.#} ms")));
     }
 
     /// <summary>Records FAILURE and dead-letters a message that cannot be run at all.</summary>
@@ -230,6 +300,10 @@ internal sealed partial class TaskWorker
         if (envelope is not null) await AbortChainAsync(envelope, text).ConfigureAwait(false);
         await transport.DeadLetterAsync(message, new DeadLetterInfo(reason, errorType, text, null), CancellationToken.None).ConfigureAwait(false);
         CeleriacDiagnostics.Completed(envelope?.Task ?? "?", TaskStates.Failure);
+        Interlocked.Increment(ref _processed);
+        Interlocked.Increment(ref _failed);
+        journal.Record(new TaskEvent(envelope?.Id ?? message.Id, envelope?.Task ?? "?", TaskEventKinds.Failed, TaskStates.Failure, time.GetUtcNow(), message.Queue, process.Id,
+            message.DeliveryCount, envelope?.Retries ?? 0, $"{errorType}: {text}", reason));
     }
 
     private ValueTask AbortChainAsync(TaskMessage envelope, string why) => client.AbortChainAsync(envelope, why, CancellationToken.None);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Celeriac.Events;
+using Celeriac.Operations;
 using Celeriac.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,8 @@ internal sealed partial class TaskWorker(
     SubscriptionRegistry subscriptions,
     TaskClient client,
     ILockProvider locks,
+    TaskJournal journal,
+    LocalProcess process,
     IServiceScopeFactory scopes,
     IOptions<CeleriacOptions> options,
     TimeProvider time,
@@ -59,23 +62,34 @@ internal sealed partial class TaskWorker(
         ArgumentNullException.ThrowIfNull(settings);
         var queues = settings.Queues.Concat(subscriptions.Durable.Select(s => s.Queue!)).Distinct(StringComparer.Ordinal).ToArray();
         _lease = settings.LeaseDuration;
-        var capacity = settings.Concurrency + settings.Prefetch;
-        using var slots = new SemaphoreSlim(capacity, capacity);
-        var buffer = Channel.CreateBounded<LeasedMessage>(new BoundedChannelOptions(capacity)
+        using var slots = new WorkerSlots(settings.Concurrency + settings.Prefetch);
+        var buffer = Channel.CreateBounded<LeasedMessage>(new BoundedChannelOptions(settings.Concurrency + settings.Prefetch)
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleWriter = true,
         });
         using var abort = new CancellationTokenSource();
         using var renewStop = new CancellationTokenSource();
+        using var stopping = stoppingToken.Register(() => { _stopping = true; process.Poke(); });
 
         LogStarting(string.Join(",", queues), settings.Concurrency, settings.Prefetch);
-        var runners = Enumerable.Range(0, settings.Concurrency)
-            .Select(_ => Task.Run(() => RunnerAsync(buffer.Reader, slots, settings, stoppingToken, abort.Token), CancellationToken.None))
-            .ToArray();
+        var run = new RunState(buffer.Reader, slots, settings, queues, stoppingToken, abort.Token);
+        lock (_runGate)
+        {
+            _run = run;
+            _stopping = false;
+            AddRunners(run, settings.Concurrency);
+        }
+        using var role = process.Enter("worker");
         var renewer = RenewLoopAsync(settings.LeaseDuration, renewStop.Token);
 
         await FetchLoopAsync(queues, slots, buffer.Writer, settings, stoppingToken).ConfigureAwait(false);
+        Task[] runners;
+        lock (_runGate)
+        {
+            run.Closed = true;
+            runners = [.. run.Runners.Select(r => r.Task)];
+        }
         buffer.Writer.TryComplete();
         while (buffer.Reader.TryRead(out var notStarted))
         {
@@ -95,10 +109,15 @@ internal sealed partial class TaskWorker(
         foreach (var message in _held.Values)
             await TryAsync(() => transport.ReleaseAsync(message, null, null, CancellationToken.None), "release").ConfigureAwait(false);
         _held.Clear();
+        lock (_runGate)
+        {
+            foreach (var runner in run.Runners.Where(r => r.Task.IsCompleted)) runner.Retire.Dispose();
+            _run = null;
+        }
         LogStopped();
     }
 
-    private async Task FetchLoopAsync(string[] queues, SemaphoreSlim slots, ChannelWriter<LeasedMessage> buffer, WorkerOptions settings, CancellationToken stoppingToken)
+    private async Task FetchLoopAsync(string[] queues, WorkerSlots slots, ChannelWriter<LeasedMessage> buffer, WorkerOptions settings, CancellationToken stoppingToken)
     {
         var failures = 0;
         DateTimeOffset? failingSince = null;
@@ -123,7 +142,7 @@ internal sealed partial class TaskWorker(
                 return;
             }
             var want = 1;
-            while (slots.Wait(0)) want++;
+            while (slots.TryTake()) want++;
 
             IReadOnlyList<LeasedMessage> received;
             try
@@ -219,10 +238,22 @@ internal sealed partial class TaskWorker(
         }
     }
 
-    private async Task RunnerAsync(ChannelReader<LeasedMessage> buffer, SemaphoreSlim slots, WorkerOptions settings, CancellationToken stoppingToken, CancellationToken abort)
+    private async Task RunnerAsync(ChannelReader<LeasedMessage> buffer, WorkerSlots slots, WorkerOptions settings, CancellationToken stoppingToken, CancellationToken abort, CancellationToken retire)
     {
-        await foreach (var message in buffer.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        while (true)
         {
+            LeasedMessage? message;
+            try
+            {
+                // A retired runner leaves when idle, or after the message it runs (the concurrency went down).
+                if (retire.IsCancellationRequested || !await buffer.WaitToReadAsync(retire).ConfigureAwait(false)) return;
+                if (retire.IsCancellationRequested) return;
+                if (!buffer.TryRead(out message)) continue;
+            }
+            catch (OperationCanceledException) when (retire.IsCancellationRequested)
+            {
+                return;
+            }
             try
             {
                 if (stoppingToken.IsCancellationRequested)
