@@ -108,11 +108,16 @@ public abstract class PresenceProcessTests(ITestOutputHelper output) : IDisposab
 
         // A long task (it waits on its token) is revoked while it runs: its token fires and it ends REVOKED.
         var running = await client.SendAsync("proc.record", new { n = 1, delayMs = 600_000 });
+        // Once the worker holds it (a revoke before that removes it from its queue instead).
+        var transport = producer.GetRequiredService<ITaskTransport>();
         var deadline = DateTime.UtcNow + Bound;
-        IReadOnlyList<ControlReply> revoked;
-        while ((revoked = await control.RevokeAsync(running.Id, TimeSpan.FromSeconds(2))).Count == 0)
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("The worker never held the task.");
-        Assert.True(revoked[0].Ok, revoked[0].Message);
+        while ((await transport.GetQueueStatsAsync()).Sum(q => q.Leased) == 0)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The worker never leased the task.");
+            await Task.Delay(20);
+        }
+        var revoked = await control.RevokeAsync(running.Id, TimeSpan.FromSeconds(10));
+        Assert.True(revoked.Count == 1 && revoked[0].Ok, string.Join("; ", revoked.Select(r => r.Message)));
         Assert.Equal(id, revoked[0].ProcessId);
         var result = await running.WaitAsync(Bound);
         Assert.Equal(TaskStates.Revoked, result?.State);
