@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Celeriac.Transport;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Celeriac.Hosting.Tests;
 
@@ -121,5 +122,19 @@ public sealed class WorkersCommandTests
         var inspect = await app.RunAsync("inspect", "workers", "revoke", second.Id);
         Assert.True(inspect.ExitCode == CeleriacExitCodes.Success, inspect.ToString());
         Assert.Equal(TaskStates.Revoked, (await second.WaitAsync(Bound))?.State);
+    }
+
+    [Fact]
+    public async Task Call_records_the_send_in_the_task_journal()
+    {
+        await using var app = new CliApp();
+        var run = await app.RunAsync("call", "math.add", "--args", "[1, 2]");
+        Assert.True(run.ExitCode == CeleriacExitCodes.Success, run.ToString());
+        var id = Assert.Single(run.OutLines);
+        var story = await app.Host.Services.GetRequiredService<Celeriac.Operations.ITaskHistory>().GetStoryAsync(id);
+        var sent = Assert.Single(story);
+        Assert.Equal(Celeriac.Operations.TaskEventKinds.Sent, sent.Kind);
+        Assert.Equal("math.add", sent.Task);
+        Assert.Equal("default", sent.Queue);
     }
 }
