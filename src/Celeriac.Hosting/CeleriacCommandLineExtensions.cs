@@ -19,7 +19,9 @@ public static class CeleriacCommandLineExtensions
     /// <item><c>call TASK [--args JSON] [--kwargs JSON] [--queue Q] [--countdown S] [--priority N] [--wait] [--timeout S]</c>: sends a task and prints its id; with <c>--wait</c>, prints its result JSON.</item>
     /// <item><c>inspect [--task ID] [--dead-letters N]</c>: queue depths, registered tasks, schedules (last and next run) and the newest dead letters, or one task's state.</item>
     /// <item><c>purge QUEUE [--yes]</c>: removes the queue's messages that no worker holds.</item>
-    /// <item><c>revoke TASK_ID</c>: deletes a task that still waits in its queue and records it as REVOKED.</item>
+    /// <item><c>revoke TASK_ID</c>: deletes a task that still waits in its queue, or has the worker running it cancel its token; it is recorded as REVOKED.</item>
+    /// <item><c>workers [--json]</c>: the live processes, from their heartbeats.</item>
+    /// <item><c>inspect workers ping|stop|concurrency|revoke</c>: remote control of the live processes (exit code 4 when none answers).</item>
     /// <item><c>send --on SUBJECT [MESSAGE] [--json JSON]</c>: publishes an event and prints its id.</item>
     /// <item><c>listen --on PATTERN [--durable NAME] [--count N] [--json]</c>: prints events as they arrive until Ctrl-C (exit 0); with <c>--durable</c>, through a durable subscription.</item>
     /// <item><c>unsubscribe NAME [--keep-queue] [--yes]</c>: removes a durable subscription and, unless <c>--keep-queue</c>, the events waiting in its queue.</item>
@@ -30,7 +32,7 @@ public static class CeleriacCommandLineExtensions
     /// <para>
     /// Exit codes (see <see cref="CeleriacExitCodes"/>): 0 success; 1 the awaited task failed, expired or was revoked;
     /// 2 usage or input error (unknown command or option, bad JSON); 3 timed out waiting; 4 not found (unknown task id in
-    /// <c>inspect --task</c>); 5 configuration or transport error; 130 interrupted while waiting. Bad input never throws:
+    /// <c>inspect --task</c>, no process answered); 5 configuration or transport error; 130 interrupted while waiting. Bad input never throws:
     /// it is reported on standard error with its exit code.
     /// </para>
     /// The host is disposed when the command ends.

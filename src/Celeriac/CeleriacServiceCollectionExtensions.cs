@@ -16,7 +16,7 @@ namespace Celeriac;
 public static class CeleriacServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the task client, the event bus, the worker, the scheduler and the event host (hosted services), the task, subscription and schedule registries, and lets <paramref name="configure"/>
+    /// Adds the task client, the event bus, the worker, the scheduler, the event host, the task journal, this process's heartbeat and remote control (hosted services; <c>IWorkerControl</c>, <c>ITaskHistory</c>), the task, subscription and schedule registries, and lets <paramref name="configure"/>
     /// pick a transport (<c>UseSqlite</c>, <c>UseInMemory</c>, …) and register tasks. Calling it again adds to the same setup.
     /// </summary>
     public static CeleriacBuilder AddCeleriac(this IServiceCollection services, Action<CeleriacBuilder>? configure = null)

@@ -88,6 +88,11 @@ internal sealed record CommandRun(int ExitCode, string Out, string Err)
 
 internal sealed class BackgroundWorker(Task<int> run, CancellationTokenSource stop, StringWriter output) : IAsyncDisposable
 {
+    /// <summary>The command's exit code, when it ends on its own (remote control's stop).</summary>
+    public Task<int> Completion => run;
+
+    public string Output => output.ToString();
+
     public async ValueTask DisposeAsync()
     {
         await stop.CancelAsync();

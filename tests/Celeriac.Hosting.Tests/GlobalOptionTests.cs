@@ -190,6 +190,53 @@ public sealed class GlobalOptionTests
             Assert.Contains("alerts.note heard", writer.ToString(), StringComparison.Ordinal);
             Assert.False(HostStarted(app));
         },
+        ["workers"] = async prefix =>
+        {
+            await using var app = new CliApp();
+            await using var worker = Background.Start(app, ["worker", "-c", "2"]);
+            var id = await LiveProcessAsync(app);
+            var run = await RunAsync(app, prefix, "workers");
+            Assert.Contains(id, run.Out, StringComparison.Ordinal);
+        },
+        ["inspect workers"] = async prefix =>
+        {
+            await using var app = new CliApp();
+            await using var worker = Background.Start(app, ["worker", "-c", "2"]);
+            var id = await LiveProcessAsync(app);
+            var run = await RunAsync(app, prefix, "inspect", "workers", "--json");
+            Assert.Contains(id, run.Out, StringComparison.Ordinal);
+        },
+        ["inspect workers ping"] = async prefix =>
+        {
+            await using var app = new CliApp();
+            await using var worker = Background.Start(app, ["worker", "-c", "2"]);
+            var id = await LiveProcessAsync(app);
+            var run = await RunAsync(app, prefix, "inspect", "workers", "ping", "--id", id);
+            Assert.Contains("pong", run.Out, StringComparison.Ordinal);
+        },
+        ["inspect workers stop"] = async prefix =>
+        {
+            await using var app = new CliApp();
+            await using var worker = Background.Start(app, ["worker", "-c", "2"]);
+            var id = await LiveProcessAsync(app);
+            var run = await RunAsync(app, prefix, "inspect", "workers", "stop", id);
+            Assert.Contains("stopping", run.Out, StringComparison.Ordinal);
+        },
+        ["inspect workers concurrency"] = async prefix =>
+        {
+            await using var app = new CliApp();
+            await using var worker = Background.Start(app, ["worker", "-c", "2"]);
+            var id = await LiveProcessAsync(app);
+            var run = await RunAsync(app, prefix, "inspect", "workers", "concurrency", id, "3");
+            Assert.Contains("2 -> 3", run.Out, StringComparison.Ordinal);
+        },
+        ["inspect workers revoke"] = async prefix =>
+        {
+            await using var app = new CliApp();
+            var handle = await app.Client.SendAsync("math.add", new[] { 1, 2 });
+            await RunAsync(app, prefix, "inspect", "workers", "revoke", handle.Id);
+            Assert.Equal(TaskStates.Revoked, (await app.Host.Services.GetRequiredService<IResultStore>().GetAsync(handle.Id))?.State);
+        },
         ["unsubscribe"] = async prefix =>
         {
             await using var app = new CliApp();
@@ -214,6 +261,15 @@ public sealed class GlobalOptionTests
         Assert.False(HostStarted(app), $"{string.Join(' ', command)} started the host instead of running as itself");
         Assert.True(run.ExitCode == CeleriacExitCodes.Success, $"{string.Join(' ', command)}: {run}");
         return run;
+    }
+
+    /// <summary>The id of the one live process, once its heartbeat is in.</summary>
+    private static async Task<string> LiveProcessAsync(CliApp app)
+    {
+        var control = app.Host.Services.GetRequiredService<Celeriac.Operations.IWorkerControl>();
+        string? id = null;
+        await Eventually(async () => (id = (await control.GetProcessesAsync()).FirstOrDefault(p => p.Roles.Contains("worker"))?.Id) is not null);
+        return id!;
     }
 
     private static bool HostStarted(CliApp app) =>

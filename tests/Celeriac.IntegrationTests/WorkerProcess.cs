@@ -84,6 +84,14 @@ internal sealed class WorkerProcess : IDisposable
         }
     }
 
+    /// <summary>Waits until the process exits on its own (remote control's stop); returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill() => _process.Kill(entireProcessTree: false);
 

@@ -272,7 +272,9 @@ internal sealed partial class CeleriacCommandLine
         using var signal = new ShutdownSignal(_cancellation);
         try
         {
-            return await command(signal.Token).ConfigureAwait(false);
+            var code = await command(signal.Token).ConfigureAwait(false);
+            await FlushJournalAsync().ConfigureAwait(false);
+            return code;
         }
         catch (UsageException e)
         {
@@ -292,6 +294,24 @@ internal sealed partial class CeleriacCommandLine
         catch (Exception e)
         {
             return Fail(e);
+        }
+    }
+
+    /// <summary>
+    /// One-off commands run no hosted services, so the task journal's loop does not run: what they recorded (the
+    /// sends of <c>call</c>, a revoke) is written here. A journal that cannot be written costs a log line, not the command.
+    /// </summary>
+    private async Task FlushJournalAsync()
+    {
+        if (Services.GetService<Celeriac.Operations.TaskJournal>() is not { } journal) return;
+        try
+        {
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await journal.FlushAsync(bound.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LogJournalFlushFailed(e.Message);
         }
     }
 
@@ -384,6 +404,9 @@ internal sealed partial class CeleriacCommandLine
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Celeriac command failed")]
     private partial void LogCommandFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The task journal could not be written: {Error}")]
+    private partial void LogJournalFlushFailed(string error);
 }
 
 /// <summary>Bad input found while running a command: reported with exit code 2.</summary>
