@@ -21,6 +21,7 @@ internal sealed partial class ProcessPresence(
     IOperationsStore store,
     LocalProcess process,
     TaskWorker worker,
+    Scheduling.BeatScheduler beat,
     IEnumerable<IPresenceContributor> contributors,
     IOptions<PresenceOptions> options,
     TimeProvider time,
@@ -51,7 +52,7 @@ internal sealed partial class ProcessPresence(
             : "running";
         return new ProcessInfo(process.Id, process.Host, process.Pid, process.Version, [.. roles.Order(StringComparer.Ordinal)],
             worker.Queues, worker.Concurrency, process.StartedAt, time.GetUtcNow(), worker.InFlight(),
-            worker.Processed, worker.Failed, worker.Retried, groups, status);
+            worker.Processed, worker.Failed, worker.Retried, groups, status, beat.IsLeader);
     }
 
     /// <summary>Writes one heartbeat; a failure is logged (rate-limited), never thrown.</summary>
