@@ -24,6 +24,7 @@ internal sealed class RedisOperationsStore(RedisConnection connection) : IOperat
           local t = redis.call('TYPE', key)['ok']
           if t ~= 'none' and t ~= want then redis.call('DEL', key) end
         end
+
         """;
 
     /// <summary>KEYS: records, expiry. ARGV: id, record, runs-out-at, now. Drops heartbeats that ran out, then writes this one.</summary>
