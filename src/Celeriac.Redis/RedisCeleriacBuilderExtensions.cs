@@ -40,9 +40,9 @@ public static class RedisCeleriacBuilderExtensions
     }
 
     /// <summary>
-    /// Uses Redis as the queue, the result store, the lock provider, the schedule store, the event store and the channel
-    /// layer (<see cref="IChannelLayer"/>), shared by every process and machine that points at the same server with the
-    /// same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result store, lock provider, schedule store,
+    /// Uses Redis as the queue, the result store, the lock provider, the schedule store, the event store, the channel
+    /// layer (<see cref="IChannelLayer"/>) and the operations store (heartbeats and the task journal), shared by every
+    /// process and machine that points at the same server with the same <see cref="RedisOptions.KeyPrefix"/>. Replaces any transport, result store, lock provider, schedule store,
     /// event store or channel layer registered before. One connection (multiplexer) per container is opened at first use
     /// and closed when the container is disposed.
     /// </summary>
@@ -90,6 +90,7 @@ public static class RedisCeleriacBuilderExtensions
             sp.GetRequiredService<RedisConnection>(),
             sp.GetRequiredService<IOptions<ChannelLayerOptions>>().Value,
             LoggerFor<RedisChannelLayer>(sp)));
+        services.AddSingleton<IOperationsStore>(sp => new RedisOperationsStore(sp.GetRequiredService<RedisConnection>()));
         return builder;
     }
 

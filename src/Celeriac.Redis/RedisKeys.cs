@@ -21,7 +21,30 @@ internal sealed class RedisKeys
         GroupChannelPrefix = prefix + "g:";
         MemberNodes = Transport + "nodes";
         MemberNodePrefix = Transport + "node:";
+        Processes = Transport + "processes";
+        ProcessExpiry = Transport + "processes:expiry";
+        RecentTasks = Transport + "tasks:recent";
+        TaskLatest = Transport + "tasks:latest";
+        TaskExpiry = Transport + "tasks:expiry";
     }
+
+    /// <summary>Process heartbeats: a hash, process id → its record (JSON).</summary>
+    public RedisKey Processes { get; }
+
+    /// <summary>When each heartbeat runs out: a sorted set, process id → Unix ms (client clock).</summary>
+    public RedisKey ProcessExpiry { get; }
+
+    /// <summary>The task journal's index: a sorted set, task id → Unix ms of its latest event.</summary>
+    public RedisKey RecentTasks { get; }
+
+    /// <summary>Each journalled task's latest event: a hash, task id → record (JSON).</summary>
+    public RedisKey TaskLatest { get; }
+
+    /// <summary>When each journalled task's story runs out: a sorted set, task id → Unix ms (client clock).</summary>
+    public RedisKey TaskExpiry { get; }
+
+    /// <summary>One task's story, oldest event first: a list, <c>T task:&lt;id&gt;:events</c>.</summary>
+    public RedisKey TaskEvents(string taskId) => Transport + "task:" + taskId + ":events";
 
     /// <summary>The configured prefix (results, locks, channels).</summary>
     public string Prefix { get; }

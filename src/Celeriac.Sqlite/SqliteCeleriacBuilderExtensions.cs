@@ -14,9 +14,9 @@ public static class SqliteCeleriacBuilderExtensions
 {
     /// <summary>
     /// Uses one SQLite file (WAL mode) as the durable queue, result store, lock table, beat schedule store, event
-    /// store (durable subscriptions and the log live listeners read) and channel layer (WebSocket groups shared by
-    /// every process on the file). Several processes on the same machine may use the same file. Replaces any
-    /// transport, store or channel layer registered before.
+    /// store (durable subscriptions and the log live listeners read), channel layer (WebSocket groups shared by
+    /// every process on the file) and operations store (process heartbeats and the task journal). Several processes on
+    /// the same machine may use the same file. Replaces any transport, store or channel layer registered before.
     /// </summary>
     /// <param name="builder">The Celeriac builder.</param>
     /// <param name="path">Path of the database file; its directory is created when missing.</param>
@@ -54,6 +54,7 @@ public static class SqliteCeleriacBuilderExtensions
             sp.GetRequiredService<SqliteEngine>(),
             sp.GetRequiredService<IOptions<ChannelLayerOptions>>().Value,
             LoggerFor<SqliteChannelLayer>(sp)));
+        services.AddSingleton<IOperationsStore>(sp => new SqliteOperationsStore(sp.GetRequiredService<SqliteEngine>()));
         return builder;
     }
 

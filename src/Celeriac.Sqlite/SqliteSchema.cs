@@ -10,13 +10,15 @@ namespace Celeriac.Sqlite;
 /// subscriptions) and <c>events</c> (the short log that live event listeners read by <c>seq</c>), 5 added the channel
 /// layer's <c>channel_groups</c> (offset counters), <c>channel_history</c>, <c>channel_feed</c> (the short log that
 /// each process's channel feed reads by <c>seq</c>) and <c>channel_members</c>, 6 added <c>messages_damaged</c> (see
-/// <see cref="Damaged"/>); every statement is
+/// <see cref="Damaged"/>), 7 added the operations store's <c>processes</c> (heartbeats), <c>task_events</c> (each
+/// task's story) and <c>recent_tasks</c> (the journal's index: each task's latest event and when its story expires),
+/// and <c>dead_letters_id</c> (a dead letter looked up by task id); every statement is
 /// <c>IF NOT EXISTS</c>, so an older file is brought up to date by running them all again.
 /// </summary>
 internal static class SqliteSchema
 {
     /// <summary>Schema version written to <c>PRAGMA user_version</c>.</summary>
-    public const int Version = 6;
+    public const int Version = 7;
 
     /// <summary>
     /// A message row no receive could read: SQLite keeps whatever type a writer stored (a column declared INTEGER holds
@@ -127,6 +129,26 @@ internal static class SqliteSchema
             PRIMARY KEY(node, group_name));
         CREATE INDEX IF NOT EXISTS channel_members_group ON channel_members(group_name, expires_at);
         CREATE INDEX IF NOT EXISTS channel_members_expires ON channel_members(expires_at);
+        CREATE INDEX IF NOT EXISTS dead_letters_id ON dead_letters(id, seq);
+        CREATE TABLE IF NOT EXISTS processes(
+            id TEXT PRIMARY KEY,
+            record TEXT NOT NULL,
+            expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS processes_expires ON processes(expires_at);
+        CREATE TABLE IF NOT EXISTS task_events(
+            seq INTEGER PRIMARY KEY,
+            task_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            record TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS task_events_task ON task_events(task_id, seq);
+        CREATE TABLE IF NOT EXISTS recent_tasks(
+            task_id TEXT PRIMARY KEY,
+            at INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            record TEXT NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS recent_tasks_at ON recent_tasks(at, seq);
+        CREATE INDEX IF NOT EXISTS recent_tasks_expires ON recent_tasks(expires_at);
         """;
 
     /// <summary>

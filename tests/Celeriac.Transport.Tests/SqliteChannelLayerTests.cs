@@ -184,7 +184,7 @@ public sealed class SqliteChannelLayerTests : ChannelLayerContractTests, IDispos
         var messages = await reopened.Services.GetRequiredService<ITaskTransport>().ReceiveAsync(["q"], 10, TimeSpan.FromSeconds(30), TimeSpan.Zero);
         Assert.Equal(["m1"], messages.Select(m => m.Id));
         Assert.Equal([(long)SqliteSchema.Version], Query("PRAGMA user_version;", r => r.GetInt64(0)));
-        Assert.Equal(6, SqliteSchema.Version);
+        Assert.Equal(7, SqliteSchema.Version);
     }
 
     [Fact]

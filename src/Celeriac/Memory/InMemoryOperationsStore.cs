@@ -2,7 +2,10 @@ using Celeriac.Transport;
 
 namespace Celeriac.Memory;
 
-/// <summary>Heartbeats and the task journal of one process, under one lock.</summary>
+/// <summary>
+/// Heartbeats and the task journal of one process, under one lock. An append first removes the tasks whose time ran
+/// out, so a late event of an expired task starts a new story (as the SQLite and Redis stores do).
+/// </summary>
 internal sealed class InMemoryOperationsStore(TimeProvider time) : IOperationsStore
 {
     private readonly Lock _gate = new();
@@ -48,6 +51,7 @@ internal sealed class InMemoryOperationsStore(TimeProvider time) : IOperationsSt
         var now = time.GetUtcNow();
         lock (_gate)
         {
+            RemoveExpired(now);
             foreach (var e in events)
             {
                 if (!_tasks.TryGetValue(e.TaskId, out var journal)) _tasks[e.TaskId] = journal = new Journal();
@@ -82,10 +86,15 @@ internal sealed class InMemoryOperationsStore(TimeProvider time) : IOperationsSt
         }
     }
 
-    private void Trim(DateTimeOffset now, int maxRecent)
+    private void RemoveExpired(DateTimeOffset now)
     {
         foreach (var expired in _tasks.Where(t => t.Value.ExpiresAt <= now).Select(t => t.Key).ToArray())
             _tasks.Remove(expired);
+    }
+
+    private void Trim(DateTimeOffset now, int maxRecent)
+    {
+        RemoveExpired(now);
         if (_tasks.Count <= maxRecent) return;
         foreach (var oldest in _tasks.OrderBy(t => t.Value.LastAt).ThenBy(t => t.Value.Sequence).Take(_tasks.Count - maxRecent).Select(t => t.Key).ToArray())
             _tasks.Remove(oldest);
