@@ -187,6 +187,8 @@ public sealed class PresenceTests
         Assert.Null(await bad);
         await listener.StopAsync(CancellationToken.None);
         await presence.StopAsync(CancellationToken.None);
+        // The worker's shutdown waits on timers of the fake clock (a receive's wait, the shutdown timeout): let it run.
+        await h.AdvanceUntilAsync(h.StopAsync(), TimeSpan.FromMilliseconds(500));
     }
 
     [Fact]
