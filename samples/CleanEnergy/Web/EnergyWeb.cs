@@ -15,6 +15,7 @@ namespace CleanEnergy.Web;
 /// <item><term><c>/</c></term><description>the dashboard; socket <c>/ws/dashboard</c> (<see cref="DashboardConsumer"/>)</description></item>
 /// <item><term><c>/chat/{room}</c></term><description>a chat room; socket <c>/ws/chat/{room}</c> (<see cref="ChatConsumer"/>)</description></item>
 /// <item><term><c>/users</c></term><description>user management over <c>/api/users</c> (<see cref="UiApi"/>)</description></item>
+/// <item><term><c>/celeriac</c></term><description>Celeriac's operations dashboard, for the <c>ops</c> role (<see cref="EnergyClaims.OpsRole"/>)</description></item>
 /// <item><term><c>/health/live</c>, <c>/health/ready</c></term><description>health checks, open (<see cref="Health"/>)</description></item>
 /// </list>
 /// Everything except the login page, the health checks and the static files needs a login; every request that changes something needs an
@@ -30,6 +31,7 @@ internal static class EnergyWeb
         UseOwnWebRoot(builder.Environment);
         var services = builder.Services;
         services.AddCeleriacChannels();
+        services.AddCeleriacDashboard();
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(Accounts.ConfigureCookie);
         services.AddAuthorization(o => o.AddPolicy(EnergyClaims.OpsRole, p => p.RequireRole(EnergyClaims.OpsRole)));
         services.AddAntiforgery(o =>
@@ -70,6 +72,8 @@ internal static class EnergyWeb
         app.MapGet("/users", (HttpContext http, IAntiforgery antiforgery) => Pages.Users(http, antiforgery)).RequireAuthorization();
 
         app.MapConsumer<DashboardConsumer>("/ws/dashboard").RequireAuthorization();
+        // Celeriac's operations dashboard: workers, queues, tasks, dead letters, schedules, for the ops role only.
+        app.MapCeleriacDashboard("/celeriac", o => o.Title = "CleanEnergy operations").RequireAuthorization(EnergyClaims.OpsRole);
         app.MapConsumer<ChatConsumer>("/ws/chat/{room}").RequireAuthorization();
         return app;
     }

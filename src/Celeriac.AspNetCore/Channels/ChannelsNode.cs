@@ -146,12 +146,6 @@ internal sealed partial class ChannelsNode(IChannelLayer layer, IHostApplication
         lock (_gate) return _groups.TryGetValue(group, out var local) ? local.Members.Count : 0;
     }
 
-    /// <summary>Every group with members in this process, with how many.</summary>
-    internal IReadOnlyDictionary<string, int> LocalGroupCounts()
-    {
-        lock (_gate) return _groups.Values.ToDictionary(g => g.Name, g => g.Members.Count, StringComparer.Ordinal);
-    }
-
     private ValueTask DeliverAsync(LocalGroup local, GroupMessage message)
     {
         var members = local.Snapshot;

@@ -44,12 +44,14 @@ internal static partial class DashboardEndpoints
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Celeriac.Dashboard");
         var api = new DashboardApi(services, options);
 
-        group.MapGet("", context =>
+        // Routing matches /celeriac and /celeriac/ alike; the page's relative URLs need the slash, so add it.
+        var index = Guard(assets.ServeIndexAsync, logger, options, action: false);
+        group.MapGet("/", context =>
         {
-            context.Response.Redirect(context.Request.PathBase + prefix + "/" + context.Request.QueryString);
+            if (context.Request.Path.Value?.EndsWith('/') == true) return index(context);
+            context.Response.Redirect(context.Request.PathBase + context.Request.Path + "/" + context.Request.QueryString);
             return Task.CompletedTask;
-        }).WithDisplayName("Celeriac dashboard (redirect)");
-        group.MapGet("/", Guard(assets.ServeIndexAsync, logger, options, action: false)).WithDisplayName("Celeriac dashboard");
+        }).WithDisplayName("Celeriac dashboard");
         group.MapGet("/assets/{name}", Guard(assets.ServeAsync, logger, options, action: false)).WithDisplayName("Celeriac dashboard assets");
 
         void Get(string path, Func<HttpContext, Task> handler) =>
