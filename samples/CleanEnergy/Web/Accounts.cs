@@ -31,7 +31,12 @@ internal static class Accounts
         {
             // The JSON API and the WebSockets answer 401/403; only pages redirect to the login page.
             OnRedirectToLogin = context => Answer(context, StatusCodes.Status401Unauthorized),
-            OnRedirectToAccessDenied = context => Answer(context, StatusCodes.Status403Forbidden),
+            // A signed-in user without the right (bob on /celeriac) gets 403 everywhere: there is no access-denied page.
+            OnRedirectToAccessDenied = context =>
+            {
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                return Task.CompletedTask;
+            },
             OnValidatePrincipal = ValidateAsync,
         };
     }
