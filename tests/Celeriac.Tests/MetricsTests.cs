@@ -78,9 +78,9 @@ public sealed class MetricsTests
         for (var i = 0; i < 3; i++) await h.Client.SendAsync("metrics.gauge", new { n = i }, o => o.Queue = "gauges");
         await h.Client.SendAsync("metrics.gauge", new { n = 9 }, o => { o.Queue = "gauges"; o.Countdown = TimeSpan.FromHours(1); });
         var operations = h.Provider.GetRequiredService<IOperationsStore>();
-        await operations.PutProcessAsync("w1", """{"id":"w1","roles":["worker","beat"]}""", TimeSpan.FromMinutes(1));
-        await operations.PutProcessAsync("web1", """{"id":"web1","roles":["web"]}""", TimeSpan.FromMinutes(1));
-        await operations.PutProcessAsync("broken", "not json", TimeSpan.FromMinutes(1));
+        await operations.PutProcessAsync("w1", """{"id":"w1","roles":["worker","beat"]}""", TimeSpan.FromDays(1));   // the test advances the clock until the loop reads: no expiry meanwhile
+        await operations.PutProcessAsync("web1", """{"id":"web1","roles":["web"]}""", TimeSpan.FromDays(1));   // the test advances the clock until the loop reads: no expiry meanwhile
+        await operations.PutProcessAsync("broken", "not json", TimeSpan.FromDays(1));   // the test advances the clock until the loop reads: no expiry meanwhile
         h.Time.Advance(TimeSpan.FromSeconds(42));
 
         // Nobody listens: the background loop does not read the store.
