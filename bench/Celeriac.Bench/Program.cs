@@ -16,6 +16,8 @@ if (args is ["beat", ..]) return await BeatBench.RunAsync(args[1..]);
 if (args is ["events", ..]) return await EventBench.RunAsync(args[1..]);
 // `channels [--sockets N] [--sends N] [--transport memory|redis]`: group fan-out latency and memory per idle socket (ChannelBench.cs).
 if (args is ["channels", ..]) return await ChannelBench.RunAsync(args[1..]);
+// `dashboard [--sockets N] [--seconds N] --redis HOST:PORT`: the dashboard's server cost, none vs N open (DashboardBench.cs).
+if (args is ["dashboard", ..]) return await DashboardBench.RunAsync(args[1..]);
 if (args is ["channels-server", ..]) return await ChannelBench.ServeAsync(args[1..]);
 
 var transportOption = new Option<string>("--transport") { Description = "memory | sqlite | redis", DefaultValueFactory = _ => "sqlite" };
